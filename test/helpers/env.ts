@@ -1,0 +1,40 @@
+// Paths and processes that tests share: the protocol material in ../shared beside the repo,
+// Debian's Python (never the `python3` on PATH, which may be a pyenv shim without dask).
+import { spawnSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+export const REPO = fileURLToPath(new URL("../../", import.meta.url));
+export const SHARED = fileURLToPath(new URL("../../../shared/", import.meta.url));
+export const PROTOCOL = SHARED + "protocol/";
+export const VECTORS_2022 = PROTOCOL + "vectors-2022.12/";
+export const VECTORS_2026 = PROTOCOL + "vectors-2026.7/";
+export const PYTHON = "/usr/bin/python3";
+
+/** Every captured message file (.bin) under a vectors folder, sorted, with its bytes. */
+export function vectorFiles(dir: string): Array<{ name: string; bytes: Uint8Array }> {
+  const out: Array<{ name: string; bytes: Uint8Array }> = [];
+  const walk = (d: string, prefix: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      if (e.isDirectory()) walk(`${d}${e.name}/`, `${prefix}${e.name}/`);
+      else if (e.name.endsWith(".bin")) out.push({ name: prefix + e.name, bytes: new Uint8Array(readFileSync(d + e.name)) });
+    }
+  };
+  walk(dir, "");
+  return out;
+}
+
+/**
+ * Runs a Python snippet with Debian's interpreter; stdin/stdout are bytes. Throws with stderr
+ * if it exits non-zero. `-I` keeps user site-packages and PYTHON* variables out.
+ */
+export function runPython(code: string, input?: Uint8Array | string, env?: Record<string, string>): Buffer {
+  const r = spawnSync(PYTHON, ["-I", "-c", code], {
+    input,
+    maxBuffer: 1 << 30,
+    env: { ...process.env, ...env },
+  });
+  if (r.error) throw r.error;
+  if (r.status !== 0) throw new Error(`python exited ${r.status}: ${r.stderr.toString()}`);
+  return r.stdout;
+}
