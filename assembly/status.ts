@@ -19,6 +19,7 @@ export const ERR_FRAME_TOO_LARGE = -100; // one frame longer than the configured
 export const ERR_MESSAGE_TOO_LARGE = -101; // a message longer than the configured maxMessageBytes
 export const ERR_TOO_MANY_FRAMES = -102; // frame count above maxFrames
 export const ERR_FRAME_BAD_PRELUDE = -103; // lengths in the prelude inconsistent with the total
+export const ERR_FRAME_WS_COUNT = -104; // WebSocket frame-count message is not exactly one u64
 
 // msgpack
 export const ERR_MSGPACK_INVALID = -200; // reserved byte 0xc1 or a malformed encoding

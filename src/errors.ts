@@ -69,6 +69,7 @@ const STATUS_TABLE: Record<number, [string, string, typeof DaskError]> = {
   [S.ERR_MESSAGE_TOO_LARGE]: ["DASK_ERR_MESSAGE_TOO_LARGE", "a message is longer than maxMessageBytes", ProtocolError],
   [S.ERR_TOO_MANY_FRAMES]: ["DASK_ERR_TOO_MANY_FRAMES", "a message has more frames than maxFrames", ProtocolError],
   [S.ERR_FRAME_BAD_PRELUDE]: ["DASK_ERR_FRAME_BAD_PRELUDE", "frame lengths do not add up to the message length", ProtocolError],
+  [S.ERR_FRAME_WS_COUNT]: ["DASK_ERR_FRAME_WS_COUNT", "the WebSocket frame-count message is not one 8-byte u64", ProtocolError],
   [S.ERR_MSGPACK_INVALID]: ["DASK_ERR_MSGPACK_INVALID", "malformed msgpack", ProtocolError],
   [S.ERR_MSGPACK_TOO_DEEP]: ["DASK_ERR_MSGPACK_TOO_DEEP", "msgpack nesting deeper than maxDepth", ProtocolError],
   [S.ERR_MSGPACK_TOO_LARGE]: ["DASK_ERR_MSGPACK_TOO_LARGE", "a msgpack str/bin/array/map is longer than its limit", ProtocolError],
