@@ -29,6 +29,11 @@ export const ERR_MSGPACK_EXT = -203; // ext types are never sent by dask and are
 export const ERR_MSGPACK_TRAILING = -204; // bytes left over after one complete value
 export const ERR_MSGPACK_UTF8 = -205; // str payload that is not valid UTF-8
 export const ERR_MSGPACK_UNSUPPORTED = -206; // a value the encoder cannot represent
+export const ERR_MSGPACK_TRUNCATED = -207; // input ends inside a value (decode() wants exactly one whole value)
+export const ERR_MSGPACK_STR_TOO_LARGE = -208; // a str longer than maxStrBytes
+export const ERR_MSGPACK_BIN_TOO_LARGE = -209; // a bin longer than maxBinBytes
+export const ERR_MSGPACK_ARRAY_TOO_LONG = -210; // an array with more than maxArrayLength items
+export const ERR_MSGPACK_MAP_TOO_LONG = -211; // a map with more than maxMapLength entries
 
 // tokens
 export const ERR_TOKEN_INPUT = -300; // batch offsets/lengths inconsistent
