@@ -42,6 +42,7 @@ export const ERR_TOKEN_INPUT = -300; // batch offsets/lengths inconsistent
 export const ERR_STORE_MISSING = -400; // key not in the store
 export const ERR_STORE_INDEX_FULL = -401; // index cannot grow (wasm32 limit)
 export const ERR_STORE_DUPLICATE = -402; // put of a key that is already present
+export const ERR_STORE_SPILL_FAILED = -403; // the spill hook threw (write/read/remove); nothing was lost
 
 // Scratch regions (assembly/memory.ts): each kernel owns its ids, so two kernels never share
 // bytes inside one instance.

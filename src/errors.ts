@@ -86,6 +86,7 @@ const STATUS_TABLE: Record<number, [string, string, typeof DaskError]> = {
   [S.ERR_STORE_MISSING]: ["DASK_ERR_STORE_MISSING", "key not in the store", StoreError],
   [S.ERR_STORE_INDEX_FULL]: ["DASK_ERR_STORE_INDEX_FULL", "the store index cannot grow", StoreError],
   [S.ERR_STORE_DUPLICATE]: ["DASK_ERR_STORE_DUPLICATE", "key already in the store", StoreError],
+  [S.ERR_STORE_SPILL_FAILED]: ["DASK_ERR_SPILL_FAILED", "the spill hook failed; the value stays where it was", StoreError],
 };
 
 /** The one place where a kernel's negative status becomes an error (cf. undici createError). */
