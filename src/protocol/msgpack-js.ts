@@ -83,8 +83,9 @@ export function decodeConfig(options?: DecodeOptions): DecodeConfig {
 // ---------------------------------------------------------------------------------------------
 // Shared value helpers (used by the Wasm binding too)
 
-const fatalDecoder = new TextDecoder("utf-8", { fatal: true });
-const lenientDecoder = new TextDecoder("utf-8");
+// ignoreBOM: a str that starts with U+FEFF keeps it, as Python's decoder does.
+const fatalDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const lenientDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /**
  * UTF-8 bytes -> string. Short pure-ASCII strings (most dask keys and field names) skip

@@ -8,6 +8,7 @@
 import { envFlag } from "../runtime/wasm-source.ts";
 import { ConfigError } from "../errors.ts";
 import { decodeJs, encodeJs } from "./msgpack-js.ts";
+import { WasmMsgpack } from "../wasm/msgpack.ts";
 import type { DecodeOptions, EncodeOptions } from "./msgpack-js.ts";
 
 export { DEFAULT_DECODE_LIMITS, Float64 } from "./msgpack-js.ts";
@@ -29,7 +30,12 @@ const JS_CODEC: Codec = Object.freeze({ backend: "js" as const, decode: decodeJs
 export function createCodec(kind?: Backend): Codec {
   const want = kind ?? selectedBackend();
   if (want === "js") return JS_CODEC;
-  throw new ConfigError(`msgpack backend "${want}" is not available yet`);
+  const w = new WasmMsgpack();
+  return Object.freeze({
+    backend: "wasm" as const,
+    decode: (bytes: Uint8Array, options?: DecodeOptions) => w.decode(bytes, options),
+    encode: (value: unknown, options?: EncodeOptions) => w.encode(value, options),
+  });
 }
 
 function selectedBackend(): Backend {
