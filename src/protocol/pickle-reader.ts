@@ -24,6 +24,8 @@
 import { PickleError } from "../errors.ts";
 import type { Key } from "./values.ts";
 import { isKey, isTuple, tuple, pyStrRepr } from "./values.ts";
+import { NdArray, deserializeNumpy, parseDtype } from "./numpy.ts";
+import type { NumericArray } from "./numpy.ts";
 import { AliasNode, ContainerNode, DataNodeNode, GlobalRef, TaskNode, TaskRefNode } from "./task-spec.ts";
 import type { ContainerKind } from "./task-spec.ts";
 
@@ -39,28 +41,6 @@ export interface PickleReadOptions {
   /** Unknown globals called by REDUCE/NEWOBJ become OpaqueObject records instead of an error. */
   opaqueGlobals?: boolean;
 }
-
-/** A numpy array from `numpy...._frombuffer`: flat data in memory order plus shape and order. */
-export class NdArray {
-  readonly kind = "ndarray" as const;
-  /** numpy dtype string normalised to explicit little-endian or "|" form, e.g. "<f8", "|u1". */
-  readonly dtype: string;
-  readonly shape: number[];
-  /** "C" (row-major) or "F" (column-major): how `data` is laid out. */
-  readonly order: "C" | "F";
-  /** Native (little-endian) typed view. Shares memory with the pickle's bytes copy or the out-of-band buffer when aligned. */
-  readonly data: NumericArray;
-  constructor(dtype: string, shape: number[], order: "C" | "F", data: NumericArray) {
-    this.dtype = dtype;
-    this.shape = shape;
-    this.order = order;
-    this.data = data;
-  }
-}
-
-export type NumericArray =
-  | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array
-  | BigInt64Array | BigUint64Array | Float32Array | Float64Array;
 
 /** An object of a class the reader does not know (only with `opaqueGlobals`). Nothing was executed. */
 export class OpaqueObject {
@@ -129,6 +109,9 @@ class PyObj {
     this.via = via;
   }
 }
+
+/** Stands for "the result of a call" when a pickle calls a non-global (opaque mode only). */
+const DYNAMIC = new GlobalRef("<call>", "result");
 
 /** A numpy.dtype built by REDUCE(numpy.dtype, (str, False, True)) + BUILD(state). */
 class PyDtype {
@@ -216,7 +199,7 @@ function fail(code: string, message: string): never {
  * Reads one pickle and returns its value (see README "pickle values"): None -> null, bool, int ->
  * number (bigint beyond 2^53), float -> number, str -> string, bytes/bytearray -> Uint8Array,
  * list -> Array, tuple -> tuple()-marked Array, dict -> plain object when every key is a str,
- * else Map; set/frozenset -> Set; numpy _frombuffer -> NdArray; dask._task_spec -> task-spec nodes.
+ * else Map; set/frozenset -> Set; numpy _frombuffer -> as numpy.ts (1-D native dtype -> typed array, else NdArray); dask._task_spec -> task-spec nodes.
  */
 export function readPickle(bytes: Uint8Array, options: PickleReadOptions = {}): unknown {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
@@ -505,10 +488,10 @@ class Vm {
           const state = this.pop(op);
           const obj = this.top(op);
           if (obj instanceof PyDtype) this.dtypeState(obj, state);
-          else if (obj instanceof PyObj && !obj.hasState) {
+          else if (obj instanceof PyObj && (!obj.hasState || this.opaque)) {
             obj.state = state;
             obj.hasState = true;
-          } else fail("DASK_ERR_PICKLE_STATE", `BUILD on a value that takes no state at offset ${at}`);
+          } else if (!this.opaque) fail("DASK_ERR_PICKLE_STATE", `BUILD on a value that takes no state at offset ${at}`);
           break;
         }
         default:
@@ -549,7 +532,11 @@ class Vm {
 
   /** REDUCE/NEWOBJ: only allow-listed globals; numpy is evaluated here (pure data conversion). */
   call(callable: unknown, args: unknown, via: "reduce" | "newobj", at: number): unknown {
-    if (!(callable instanceof GlobalRef)) fail("DASK_ERR_PICKLE_INVALID", `REDUCE/NEWOBJ of a non-global at offset ${at}`);
+    if (!(callable instanceof GlobalRef)) {
+      // Calling the result of another call (cloudpickle does): only representable as opaque.
+      if (this.opaque) return new PyObj(DYNAMIC, tuple(callable, args), via);
+      fail("DASK_ERR_PICKLE_INVALID", `REDUCE/NEWOBJ of a non-global at offset ${at}`);
+    }
     if (!isTuple(args)) fail("DASK_ERR_PICKLE_INVALID", `REDUCE/NEWOBJ arguments are not a tuple at offset ${at}`);
     const name = callable.dotted;
     if (!CALLABLE.has(name)) {
@@ -573,44 +560,45 @@ class Vm {
     if (state[2] !== null || state[3] !== null || state[4] !== null) dt.refused = "structured or sub-array dtype";
   }
 
-  frombuffer(args: unknown[], at: number): NdArray {
-    // numpy.core.numeric._frombuffer(buf, dtype, shape, order)
+  frombuffer(args: unknown[], at: number): NumericArray | NdArray {
+    // numpy.core.numeric._frombuffer(buf, dtype, shape, order). Translated into the numpy
+    // sub-header of dask's "dask" serializer so that numpy.ts (one owner of dtype/order/byte-order
+    // rules) builds the value: 1-D native dtypes become a bare typed array, the rest an NdArray.
     const [buf, dt, shape, order] = args;
     if (!(buf instanceof Uint8Array)) fail("DASK_ERR_PICKLE_NUMPY", `_frombuffer of a non-buffer at offset ${at}`);
     if (!(dt instanceof PyDtype)) fail("DASK_ERR_PICKLE_NUMPY", `_frombuffer without a numpy.dtype at offset ${at}`);
     if (dt.refused) fail("DASK_ERR_PICKLE_NUMPY", `numpy ${dt.refused} is not supported`);
-    if (!isTuple(shape) || !shape.every((s) => typeof s === "number" && Number.isInteger(s) && s >= 0)) {
+    if (!isTuple(shape) || !shape.every((x) => typeof x === "number" && Number.isSafeInteger(x) && x >= 0)) {
       fail("DASK_ERR_PICKLE_NUMPY", `_frombuffer shape is not a tuple of ints at offset ${at}`);
     }
     if (order !== "C" && order !== "F") fail("DASK_ERR_PICKLE_NUMPY", `_frombuffer order ${String(order)} at offset ${at}`);
-    const kind = DTYPES[dt.spec.replace(/^[<>=|]/, "")];
-    if (!kind) fail("DASK_ERR_PICKLE_NUMPY", `numpy dtype ${JSON.stringify(dt.spec)} is not supported`);
-    const [code, size, Ctor] = kind;
+    // Only plain numeric kinds: "f8", "i4", "u1", "b1", "c16" (no units, records, strings, objects).
+    if (!/^[iufcb][0-9]+$/.test(dt.spec)) fail("DASK_ERR_PICKLE_NUMPY", `numpy dtype ${JSON.stringify(dt.spec)} is not supported`);
+    const info = parseDtype("<" + dt.spec);
+    if (!info) fail("DASK_ERR_PICKLE_NUMPY", `numpy dtype ${JSON.stringify(dt.spec)} is not supported`);
+    const dims = shape as number[];
     let count = 1;
-    for (const s of shape as number[]) count *= s;
-    if (count * size !== buf.length) fail("DASK_ERR_PICKLE_NUMPY", `_frombuffer: ${buf.length} bytes do not hold shape (${shape.join(", ")}) of ${dt.spec}`);
-    const bigEndian = size > 1 && (dt.byteorder === ">" || dt.spec.startsWith(">"));
-    let src = buf;
-    if (bigEndian || buf.byteOffset % size !== 0) {
-      // Copy (charged to the budget): unaligned views are impossible, big-endian needs swapping.
-      this.charge(buf.length);
-      src = buf.slice();
-      if (bigEndian) for (let i = 0; i < src.length; i += size) src.subarray(i, i + size).reverse();
+    for (const n of dims) count *= n;
+    if (count * info.itemsize !== buf.length) fail("DASK_ERR_PICKLE_NUMPY", `_frombuffer: ${buf.length} bytes do not hold shape (${dims.join(", ")}) of ${dt.spec}`);
+    // Strides in bytes for the declared memory order.
+    const strides = new Array<number>(dims.length);
+    let acc = info.itemsize;
+    const axes = dims.map((_, i) => i);
+    if (order === "C") axes.reverse();
+    for (const i of axes) {
+      strides[i] = acc;
+      acc *= dims[i]!;
     }
-    const data = new Ctor(src.buffer, src.byteOffset, count);
-    return new NdArray((size === 1 ? "|" : "<") + code, [...(shape as number[])], order, data);
+    const bo = dt.byteorder === ">" || dt.byteorder === "|" ? dt.byteorder : "<";
+    // A copy happens for F order, big-endian data or an unaligned buffer: charge it.
+    if (order === "F" || bo === ">" || buf.byteOffset % info.lane !== 0) this.charge(buf.length);
+    try {
+      return deserializeNumpy({ dtype: [0, (info.itemsize === 1 ? "|" : bo) + dt.spec], shape: dims, strides }, [buf])!;
+    } catch (e) {
+      fail("DASK_ERR_PICKLE_NUMPY", `numpy array refused: ${(e as Error).message}`);
+    }
   }
 }
-
-type ArrayCtor = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => NumericArray;
-const DTYPES: Record<string, [string, number, ArrayCtor]> = {
-  f8: ["f8", 8, Float64Array], f4: ["f4", 4, Float32Array],
-  i8: ["i8", 8, BigInt64Array], i4: ["i4", 4, Int32Array], i2: ["i2", 2, Int16Array], i1: ["i1", 1, Int8Array],
-  u8: ["u8", 8, BigUint64Array], u4: ["u4", 4, Uint32Array], u2: ["u2", 2, Uint16Array], u1: ["u1", 1, Uint8Array],
-  b1: ["b1", 1, Uint8Array], "?": ["b1", 1, Uint8Array],
-  d: ["f8", 8, Float64Array], f: ["f4", 4, Float32Array], q: ["i8", 8, BigInt64Array], l: ["i8", 8, BigInt64Array],
-  i: ["i4", 4, Int32Array], B: ["u1", 1, Uint8Array], b: ["i1", 1, Int8Array],
-};
 
 /** Converts VM values into the public representation; shares repeated references; bounded depth. */
 class Finalizer {
@@ -632,7 +620,7 @@ class Finalizer {
       }
       return v;
     }
-    if (v instanceof Uint8Array || v instanceof NdArray) return v;
+    if (ArrayBuffer.isView(v) || v instanceof NdArray) return v;
     if (depth >= this.maxDepth) fail("DASK_ERR_PICKLE_DEPTH", `pickle nested deeper than maxDepth ${this.maxDepth}`);
     const cached = this.done.get(v);
     if (cached !== undefined) return cached;
