@@ -331,10 +331,27 @@ class JsDecoder {
   }
 }
 
+/**
+ * Builders recurse once per nesting level. A caller who raises maxDepth beyond what the JS stack
+ * holds (~3,000 levels on Node 24's default stack) gets the same coded error as for maxDepth,
+ * not a RangeError from deep inside the decoder.
+ */
+export function stackExhausted(err: unknown): never {
+  if (err instanceof RangeError && /call stack/i.test(err.message)) {
+    throw errorFromStatus(S.ERR_MSGPACK_TOO_DEEP, "nesting exhausted the JS stack before maxDepth");
+  }
+  throw err;
+}
+
 /** Decodes exactly one value from `bytes`; trailing bytes or truncation are coded ProtocolErrors. */
 export function decodeJs(bytes: Uint8Array, options?: DecodeOptions): unknown {
   const d = new JsDecoder(bytes, decodeConfig(options));
-  const value = d.value(0);
+  let value: unknown;
+  try {
+    value = d.value(0);
+  } catch (err) {
+    stackExhausted(err);
+  }
   if (d.pos !== d.end) fail(S.ERR_MSGPACK_TRAILING, d.pos, `${d.end - d.pos} bytes after the value`);
   return value;
 }

@@ -14,7 +14,7 @@
 import { CoreHandle } from "./core.ts";
 import { errorFromStatus } from "../errors.ts";
 import { ERR_BAD_ARGUMENT, REGION_MSGPACK_IN } from "../../assembly/status.ts";
-import { decodeConfig, encodeJs, finishObject, Float64, objectToMap, readInt64, readUtf8, setOwn } from "../protocol/msgpack-js.ts";
+import { decodeConfig, encodeJs, finishObject, Float64, objectToMap, readInt64, readUtf8, setOwn, stackExhausted } from "../protocol/msgpack-js.ts";
 import type { DecodeConfig, DecodeOptions, EncodeOptions } from "../protocol/msgpack-js.ts";
 
 // Tape tags: must equal the constants at the top of assembly/msgpack/index.ts (the contract
@@ -147,7 +147,12 @@ export class WasmMsgpack {
 
   decode(bytes: Uint8Array, options?: DecodeOptions): unknown {
     const cfg = decodeConfig(options);
-    return new TapeWalker(this.#tape(bytes, cfg), bytes, cfg).value();
+    const walker = new TapeWalker(this.#tape(bytes, cfg), bytes, cfg);
+    try {
+      return walker.value();
+    } catch (err) {
+      return stackExhausted(err);
+    }
   }
 
   encode(value: unknown, options?: EncodeOptions): Uint8Array {
