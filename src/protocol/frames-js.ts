@@ -33,8 +33,12 @@ export interface PreludeResult {
   lengths: number[];
 }
 
-/** A prelude parser: the Wasm facade and `parsePreludeJs` both have this shape. */
-export type PreludeParser = (prefix: Uint8Array, limits: FrameLimits) => PreludeResult;
+/**
+ * A prelude parser: the Wasm facade and `parsePreludeJs` both have this shape. The prefix is
+ * `bytes` from `start` to its end (an offset rather than a subarray: the reader calls this once
+ * per message on a socket chunk, and a subarray per call costs as much as the parse).
+ */
+export type PreludeParser = (bytes: Uint8Array, limits: FrameLimits, start?: number) => PreludeResult;
 
 const TWO_32 = 4294967296;
 
@@ -57,13 +61,13 @@ function result(status: number, bytes: number, counted = -1, lengths: number[] =
  * the layout). Returns NEED_MORE with the prefix length to come back with, an error status as
  * early as the bytes allow (N at 8 bytes, nframes at 16), or OK with all lengths.
  */
-export function parsePreludeJs(b: Uint8Array, limits: FrameLimits): PreludeResult {
-  const len = b.length;
+export function parsePreludeJs(b: Uint8Array, limits: FrameLimits, start = 0): PreludeResult {
+  const len = b.length - start;
   if (len < 8) return result(S.STATUS_NEED_MORE, 8);
-  const total = u64(b, 0);
+  const total = u64(b, start);
   if (total > limits.maxMessageBytes) return result(S.ERR_MESSAGE_TOO_LARGE, 0);
   if (len < 16) return result(S.STATUS_NEED_MORE, 16);
-  const n = u64(b, 8);
+  const n = u64(b, start + 8);
   if (n > limits.maxFrames) return result(S.ERR_TOO_MANY_FRAMES, 0);
   const prelude = 8 + 8 * n;
   if (total < prelude) return result(S.ERR_FRAME_BAD_PRELUDE, 0);
@@ -74,7 +78,7 @@ export function parsePreludeJs(b: Uint8Array, limits: FrameLimits): PreludeResul
   let counted = nosplit === 0 ? 0 : -1;
   let sum = 0;
   for (let i = 0; i < n; i++) {
-    const l = u64(b, 16 + 8 * i);
+    const l = u64(b, start + 16 + 8 * i);
     if (l > limits.maxFrameBytes) return result(S.ERR_FRAME_TOO_LARGE, 0, i);
     // sum stays <= maxMessageBytes <= 2^53-1 before each addition, so it is exact
     sum += l;

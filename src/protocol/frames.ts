@@ -45,11 +45,11 @@ export type FrameBackend = "js" | "wasm";
 
 /**
  * Default backend: "js", unless DASK_WASM_BACKEND=wasm (read once, at the first reader).
- * bench/micro/frames.bench.ts, 2026-11-23, Node 24.21, 2 x AMD EPYC, one run:
- *   prelude parse alone: Wasm 119 ns/call vs TS twin 40 ns (the copy into Wasm memory, the call
- *   and reading the lengths back cost more than reading three u64s in JS);
- *   10,000 x 200 B messages in 64 KiB chunks: Wasm 1.14 GB/s vs JS 1.85 GB/s (Buffer.copy 5.7);
- *   one 100 MB message: Wasm 1.57 GB/s vs JS 1.85 GB/s vs Buffer.copy 1.89 (prelude cost is noise).
+ * bench/micro/frames.bench.ts, 2026-11-23, Node 24.21, 2 x AMD EPYC (shared, load 1-3), 3 runs:
+ *   prelude parse alone: Wasm 87-164 ns/call vs TS twin 40-110 ns, Wasm/JS 0.33-0.67x (the copy
+ *   into Wasm memory, the call and reading the lengths back cost more than reading three u64s);
+ *   10,000 x 200 B messages in 64 KiB chunks: Wasm/JS 0.63-0.95x;
+ *   one 100 MB message: within noise of each other and of Buffer.copy (prelude cost is noise).
  * The Wasm kernel stays as the checked twin (differential test) and for hosts where it may win.
  */
 let defaultBackend: FrameBackend | undefined;
@@ -144,8 +144,10 @@ export class FrameReader {
         }
         const chunk = this.#chunks[this.#head];
         if (chunk !== undefined && chunk.length - this.#off >= len) {
-          // whole frame inside the current chunk: zero copy
-          this.#frames.push(chunk.subarray(this.#off, this.#off + len));
+          // whole frame inside the current chunk: zero copy. A plain Uint8Array view, not
+          // chunk.subarray(): on a Node Buffer that goes through the species constructor
+          // (FastBuffer), which profiling showed costing more than the prelude parse.
+          this.#frames.push(new Uint8Array(chunk.buffer, chunk.byteOffset + this.#off, len));
           this.#consume(len);
           continue;
         }
@@ -168,7 +170,7 @@ export class FrameReader {
   /** Tries to parse the next prelude; true once lengths are known and the prelude is consumed. */
   #readPrelude(): boolean {
     while (this.#queued >= this.#need) {
-      const r = this.#parse(this.#peek(this.#need), this.limits);
+      const r = this.#peek(this.#need) ? this.#parse(this.#chunks[this.#head]!, this.limits, this.#off) : this.#parse(this.#gather(this.#need), this.limits);
       if (r.status === S.STATUS_NEED_MORE) {
         // the parser always asks for more than it was given, so this loop terminates
         this.#need = r.bytes;
@@ -184,14 +186,17 @@ export class FrameReader {
     return false;
   }
 
+  /** True when the current chunk alone holds at least `min` unconsumed bytes (parse in place). */
+  #peek(min: number): boolean {
+    return this.#chunks[this.#head]!.length - this.#off >= min;
+  }
+
   /**
-   * At least `min` contiguous unconsumed bytes: the rest of the current chunk when it is long
-   * enough (no copy), else exactly `min` bytes copied out of the following chunks. Only called
-   * with min <= #queued, and at most three times per message (8, 16, full prelude).
+   * Exactly `min` unconsumed bytes copied out of several chunks, for a prelude that spans them.
+   * Only called with min <= #queued, and at most three times per message (8, 16, full prelude),
+   * so a prelude arriving byte by byte is still copied O(1) times.
    */
-  #peek(min: number): Uint8Array {
-    const first = this.#chunks[this.#head]!;
-    if (first.length - this.#off >= min) return first.subarray(this.#off);
+  #gather(min: number): Uint8Array {
     const out = new Uint8Array(min);
     let pos = 0;
     for (let i = this.#head, off = this.#off; pos < min; i++, off = 0) {

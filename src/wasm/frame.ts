@@ -23,9 +23,9 @@ export class WasmPreludeParser {
   #outCap = 0;
 
   /** Same contract as parsePreludeJs (frames-js.ts). Bound so it can be passed around as a function. */
-  readonly parse = (prefix: Uint8Array, limits: FrameLimits): PreludeResult => this.#handle.run((core) => this.#parse(core, prefix, limits));
+  readonly parse = (bytes: Uint8Array, limits: FrameLimits, start = 0): PreludeResult => this.#handle.run((core) => this.#parse(core, bytes, start, limits));
 
-  #parse(core: CoreInstance, prefix: Uint8Array, limits: FrameLimits): PreludeResult {
+  #parse(core: CoreInstance, bytes: Uint8Array, start: number, limits: FrameLimits): PreludeResult {
     if (core !== this.#core) {
       // first call, or the handle rebuilt the instance after a trap: old pointers are void
       this.#core = core;
@@ -35,9 +35,10 @@ export class WasmPreludeParser {
     // Copy only what the kernel can use: the prelude, whose size the u64 at offset 8 hints at.
     // The hint is not trusted (the kernel re-reads and validates it); it only bounds the copy,
     // so a 64 KiB socket chunk holding a 40-byte prelude costs a 40-byte copy.
-    let len = prefix.length;
+    let len = bytes.length - start;
     if (len >= 16) {
-      const hint = prefix[12]! | prefix[13]! | prefix[14]! | prefix[15]! ? Infinity : (prefix[8]! | (prefix[9]! << 8) | (prefix[10]! << 16) | (prefix[11]! << 24)) >>> 0;
+      const h = start + 8;
+      const hint = bytes[h + 4]! | bytes[h + 5]! | bytes[h + 6]! | bytes[h + 7]! ? Infinity : (bytes[h]! | (bytes[h + 1]! << 8) | (bytes[h + 2]! << 16) | (bytes[h + 3]! << 24)) >>> 0;
       const want = 16 + 8 * Math.min(hint, limits.maxFrames);
       if (want < len) len = want;
     }
@@ -50,16 +51,16 @@ export class WasmPreludeParser {
       this.#outPtr = core.region(S.REGION_FRAME_OUT, outNeed);
       this.#outCap = core.exports.regionCapacity(S.REGION_FRAME_OUT) >>> 0;
     }
-    core.u8().set(len === prefix.length ? prefix : prefix.subarray(0, len), this.#inPtr);
+    core.u8().set(start === 0 && len === bytes.length ? bytes : bytes.subarray(start, start + len), this.#inPtr);
     const status = this.#fn!(this.#inPtr, len, this.#outPtr, limits.maxFrameBytes, limits.maxMessageBytes, limits.maxFrames);
     const dv = core.dv();
     const out = this.#outPtr;
-    const bytes = dv.getFloat64(out, true);
+    const size = dv.getFloat64(out, true);
     const counted = dv.getFloat64(out + 8, true);
-    if (status !== S.STATUS_OK) return { status, bytes: status === S.STATUS_NEED_MORE ? bytes : 0, counted, lengths: [] };
+    if (status !== S.STATUS_OK) return { status, bytes: status === S.STATUS_NEED_MORE ? size : 0, counted, lengths: [] };
     const n = dv.getFloat64(out + 16, true);
     const lengths = new Array<number>(n);
     for (let i = 0; i < n; i++) lengths[i] = dv.getFloat64(out + 24 + 8 * i, true);
-    return { status, bytes, counted, lengths };
+    return { status, bytes: size, counted, lengths };
   }
 }
