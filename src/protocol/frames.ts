@@ -10,7 +10,8 @@
 // Writer: N = total, which 2022 and 2026 readers both accept.
 //
 // Memory: a frame that lies inside one pushed chunk is returned as a zero-copy subarray of it
-// (so callers must not reuse a chunk after pushing it; Node sockets never do). A frame that spans
+// (so callers must not reuse a chunk after pushing it; Node sockets never do; and a small frame
+// keeps its whole chunk alive, so whoever stores a frame long-term copies it). A frame that spans
 // chunks is collected into one buffer of exactly its length, allocated once its prelude has been
 // validated against the limits; every byte is copied at most once, so a 100 MB message arriving
 // in 64 KiB chunks costs O(size), not O(size * chunks).
