@@ -1,0 +1,187 @@
+// Real dask processes for live tests: Debian's dask-scheduler, dask-worker and a Python
+// distributed.Client, all bound to 127.0.0.1 with port 0. Every process started here is tracked
+// in a registry; `stopAll()` (call it from `after()`) SIGTERMs each, then SIGKILLs what is
+// still alive after a grace period. No sleeps: readiness is a log line, and every wait has an
+// overall deadline that fails the test with the log tail instead of hanging.
+import { spawn, type ChildProcess } from "node:child_process";
+import { PYTHON } from "./env.ts";
+
+/** Overall limit for a process to print its readiness line (the 2-core CI box needs ~2-5 s). */
+const READY_TIMEOUT_MS = 60_000;
+/** SIGTERM -> SIGKILL grace. */
+const KILL_GRACE_MS = 5_000;
+
+export interface DaskProcess {
+  readonly proc: ChildProcess;
+  /** Everything it printed so far (stdout and stderr interleaved), for failure messages. */
+  readonly log: () => string;
+  /** Resolves once a line matching `pattern` is printed (already printed lines count). */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** SIGTERM, then SIGKILL after a grace period; resolves when the process has exited. */
+  stop(): Promise<void>;
+}
+
+export interface Scheduler extends DaskProcess {
+  readonly address: string;
+}
+
+export interface PythonWorker extends DaskProcess {
+  readonly address: string;
+}
+
+const running = new Set<DaskProcess>();
+
+/** Process env: ours minus Python variables that could point at another interpreter's packages. */
+function childEnv(extra?: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, PYTHONUNBUFFERED: "1" };
+  for (const k of Object.keys(env)) if (k === "PYTHONPATH" || k === "PYTHONHOME" || k.startsWith("PYENV")) delete env[k];
+  return { ...env, ...extra };
+}
+
+function track(name: string, args: string[], env?: Record<string, string>): DaskProcess {
+  const proc = spawn(PYTHON, args, { env: childEnv(env), stdio: ["ignore", "pipe", "pipe"] });
+  let text = "";
+  const waiters: Array<{ pattern: RegExp; resolve: (m: RegExpMatchArray) => void; reject: (e: Error) => void; timer: ReturnType<typeof setTimeout> }> = [];
+  let exited = false;
+  const exitedPromise = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
+  const check = (): void => {
+    for (const w of [...waiters]) {
+      const m = text.match(w.pattern);
+      if (m) {
+        clearTimeout(w.timer);
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(m);
+      }
+    }
+  };
+  const onData = (chunk: Buffer): void => {
+    text += chunk.toString("utf8");
+    check();
+  };
+  proc.stdout!.on("data", onData);
+  proc.stderr!.on("data", onData);
+  proc.once("exit", (code, signal) => {
+    exited = true;
+    for (const w of waiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(new Error(`${name} exited (code ${code}, signal ${signal}) before printing ${w.pattern}:\n${tail(text)}`));
+    }
+  });
+  const handle: DaskProcess = {
+    proc,
+    log: () => text,
+    waitFor(pattern, timeoutMs = READY_TIMEOUT_MS) {
+      const m = text.match(pattern);
+      if (m) return Promise.resolve(m);
+      if (exited) return Promise.reject(new Error(`${name} has exited; no ${pattern} in:\n${tail(text)}`));
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.findIndex((w) => w.timer === timer), 1);
+          reject(new Error(`${name} did not print ${pattern} within ${timeoutMs} ms:\n${tail(text)}`));
+        }, timeoutMs);
+        waiters.push({ pattern, resolve, reject, timer });
+      });
+    },
+    async stop() {
+      running.delete(handle);
+      if (exited || proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill("SIGTERM");
+      const killer = setTimeout(() => proc.kill("SIGKILL"), KILL_GRACE_MS);
+      await exitedPromise;
+      clearTimeout(killer);
+    },
+  };
+  running.add(handle);
+  return handle;
+}
+
+function tail(text: string, lines = 30): string {
+  return text.split("\n").slice(-lines).join("\n");
+}
+
+export interface SchedulerOptions {
+  /** Extra environment, e.g. { DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION: "inf" }. */
+  env?: Record<string, string>;
+  /** Extra CLI arguments. */
+  args?: string[];
+}
+
+/** Starts `dask-scheduler` on 127.0.0.1, a free port, and waits for "Scheduler at: tcp://...". */
+export async function startScheduler(opts: SchedulerOptions = {}): Promise<Scheduler> {
+  const p = track(
+    "dask-scheduler",
+    ["-I", "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0", "--dashboard-address", "127.0.0.1:0", ...(opts.args ?? [])],
+    opts.env,
+  );
+  try {
+    const m = await p.waitFor(/Scheduler at:\s+(tcp:\/\/[0-9.]+:\d+)/);
+    return Object.assign(p, { address: m[1]! });
+  } catch (error) {
+    await p.stop();
+    throw error;
+  }
+}
+
+export interface WorkerOptions {
+  nthreads?: number;
+  /** e.g. { wasm: 1 } -> --resources "wasm=1" */
+  resources?: Record<string, number>;
+  name?: string;
+  env?: Record<string, string>;
+  args?: string[];
+}
+
+/** Starts a Python `dask-worker --no-nanny` and waits until it is "Registered to" the scheduler. */
+export async function startPythonWorker(schedulerAddress: string, opts: WorkerOptions = {}): Promise<PythonWorker> {
+  const args = ["-I", "-m", "distributed.cli.dask_worker", schedulerAddress, "--no-nanny", "--host", "127.0.0.1", "--dashboard-address", "127.0.0.1:0"];
+  args.push("--nthreads", String(opts.nthreads ?? 1));
+  if (opts.name !== undefined) args.push("--name", opts.name);
+  if (opts.resources) args.push("--resources", Object.entries(opts.resources).map(([k, v]) => `${k}=${v}`).join(" "));
+  args.push(...(opts.args ?? []));
+  const p = track("dask-worker", args, opts.env);
+  try {
+    const listening = await p.waitFor(/Start worker at:\s+(tcp:\/\/[0-9.]+:\d+)/);
+    await p.waitFor(/Registered to:/);
+    return Object.assign(p, { address: listening[1]! });
+  } catch (error) {
+    await p.stop();
+    throw error;
+  }
+}
+
+/**
+ * Runs `code` with `client` bound to a distributed.Client connected to the scheduler, and
+ * returns its stdout. The script closes the client itself; a non-zero exit rejects with stderr.
+ */
+export async function runPythonClient(schedulerAddress: string, code: string, opts: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<string> {
+  const script = [
+    "import sys",
+    "from distributed import Client",
+    `client = Client(${JSON.stringify(schedulerAddress)}, timeout=30)`,
+    "try:",
+    ...code.split("\n").map((l) => "    " + l),
+    "finally:",
+    "    client.close()",
+  ].join("\n");
+  const p = track("python-client", ["-I", "-c", script], opts.env);
+  let stdout = "";
+  p.proc.stdout!.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
+  const code_ = await new Promise<number | null>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      void p.stop();
+      reject(new Error(`python client did not finish within ${opts.timeoutMs ?? READY_TIMEOUT_MS} ms:\n${tail(p.log())}`));
+    }, opts.timeoutMs ?? READY_TIMEOUT_MS);
+    p.proc.once("exit", (c) => {
+      clearTimeout(timer);
+      resolve(c);
+    });
+  });
+  running.delete(p);
+  if (code_ !== 0) throw new Error(`python client exited ${code_}:\n${tail(p.log())}`);
+  return stdout;
+}
+
+/** Stops every process this module started and has not stopped yet. For `after()` hooks. */
+export async function stopAll(): Promise<void> {
+  await Promise.all([...running].map((p) => p.stop()));
+}
