@@ -206,7 +206,13 @@ export function readPickle(bytes: Uint8Array, options: PickleReadOptions = {}): 
   if (bytes.length > maxBytes) fail("DASK_ERR_PICKLE_LIMIT", `pickle of ${bytes.length} bytes exceeds maxBytes ${maxBytes}`);
   const vm = new Vm(bytes, options);
   const raw = vm.run();
-  return new Finalizer(options, vm).value(raw, 0, false);
+  try {
+    return new Finalizer(options, vm).value(raw, 0, false);
+  } catch (e) {
+    // Only reachable when a caller raises maxDepth beyond what the JS stack holds.
+    if (e instanceof RangeError) fail("DASK_ERR_PICKLE_DEPTH", "pickle nested deeper than the JS stack allows");
+    throw e;
+  }
 }
 
 class Vm {
@@ -408,7 +414,7 @@ class Vm {
           this.push(tuple(a, b, c));
           break;
         }
-        case 0x74: this.push(tuple(...this.popMark(op))); break; // TUPLE
+        case 0x74: this.push(asTuple(this.popMark(op))); break; // TUPLE
         case 0x5d: this.push([]); break; // EMPTY_LIST
         case 0x6c: this.push(this.popMark(op)); break; // LIST
         case 0x61: { // APPEND
@@ -767,7 +773,7 @@ class Finalizer {
       case "builtins.list":
         return [...iterable(it, name)];
       case "builtins.tuple":
-        return tuple(...iterable(it, name));
+        return asTuple([...iterable(it, name)]);
       case "builtins.dict": {
         if (it instanceof Map || (it !== null && typeof it === "object" && !Array.isArray(it))) return it;
         return {};
@@ -793,6 +799,13 @@ class Finalizer {
     }
     return new ContainerNode(kind, this.args(args, d, kind));
   }
+}
+
+/** tuple(...items) without spreading (a spread of 10^5+ arguments throws RangeError). */
+function asTuple(items: unknown[]): unknown[] {
+  const t = tuple<unknown>();
+  for (const x of items) t.push(x);
+  return t;
 }
 
 function iterable(v: unknown, name: string): Iterable<unknown> {
@@ -847,7 +860,11 @@ export function describeException(bytes: Uint8Array): string {
     const why = e instanceof PickleError ? e.code : "error";
     return `unreadable exception pickle (${bytes.length} bytes, ${why}): ${head}${bytes.length > 24 ? "..." : ""}`;
   }
-  return describeValue(v);
+  try {
+    return describeValue(v);
+  } catch {
+    return `exception pickle (${bytes.length} bytes) of an unexpected shape`;
+  }
 }
 
 function describeValue(v: unknown): string {
@@ -866,7 +883,7 @@ function describeValue(v: unknown): string {
 function excText(cls: string, args: unknown): string {
   const a = Array.isArray(args) ? args : [];
   if (a.length === 0) return cls;
-  const msg = a.length === 1 && !cls.endsWith("KeyError") ? pyStr(a[0]) : a.length === 1 ? pyRepr(a[0], 0) : pyRepr(tuple(...a), 0);
+  const msg = a.length === 1 && !cls.endsWith("KeyError") ? pyStr(a[0]) : a.length === 1 ? pyRepr(a[0], 0) : pyRepr(asTuple(a), 0);
   return `${cls}: ${msg}`;
 }
 
