@@ -132,7 +132,7 @@ test("serialize: Array -> list, tuple() -> tuple, Set -> set, Map/object -> dict
   assert.equal(dict.header["type-serialized"], "dict");
   const subs = dict.header["sub-headers"] as Array<Record<string, unknown>>;
   assert.deepEqual(subs.map((h) => [h["key"], h["serializer"]]), [["a", "msgpack"], ["b", "dask"]]);
-  const map = serialize(new Map<unknown, unknown>([[tuple("x", 1), 5]]));
+  const map = serialize(new Map<unknown, unknown>([[tuple<unknown>("x", 1), 5]]));
   assert.deepEqual((map.header["sub-headers"] as Array<Record<string, unknown>>)[0]!["key"], ["x", 1]);
 });
 
