@@ -292,11 +292,12 @@ test("globals: only the allow-list is callable; user functions only as Task.func
 });
 
 test("dict keys: '__proto__' is an own property; non-str keys give a Map; tuple keys stay tuples", () => {
-  const v = readPickle(writePickle(Object.fromEntries([["__proto__", 1], ["a", 2]]))) as Record<string, unknown>;
+  const v = readPickle(writePickle(Object.fromEntries([["__proto__", { polluted: true }], ["a", 2]]))) as Record<string, unknown>;
   assert.equal(Object.getPrototypeOf(v), Object.prototype);
   assert.deepEqual(Object.keys(v), ["__proto__", "a"]);
-  assert.equal(({} as Record<string, unknown>)["a"], undefined);
-  const m = readPickle(writePickle(new Map<unknown, unknown>([[tuple("x", 1), "t"], [2, "n"]]))) as Map<unknown, unknown>;
+  assert.deepEqual(Object.getOwnPropertyDescriptor(v, "__proto__")?.value, { polluted: true });
+  assert.equal(({} as Record<string, unknown>)["polluted"], undefined);
+  const m = readPickle(writePickle(new Map<unknown, unknown>([[tuple<unknown>("x", 1), "t"], [2, "n"]]))) as Map<unknown, unknown>;
   assert.ok(m instanceof Map);
   const [k0, k1] = [...m.keys()];
   assert.ok(isTuple(k0));
