@@ -21,6 +21,14 @@ import { ProtocolError, WasmError } from "../errors.ts";
 /** Default ceiling for one decompressed frame: dask's own frame limit is 2^31 (maybe_compress). */
 export const DEFAULT_MAX_DECOMPRESSED_BYTES = 0x7fff_ffff;
 
+/**
+ * Wasm memory never shrinks, and one 64 MiB shard grows this instance's memory past 128 MiB
+ * (input + output). Above this size the instance is dropped after the call and the next call
+ * starts from a fresh one (instantiating the already compiled 25 kB module is cheap next to
+ * copying 32 MiB), so a worker's RSS returns to idle after big transfers (DESIGN.md targets).
+ */
+const RESET_ABOVE_BYTES = 32 * 1024 * 1024;
+
 interface Lz4Exports {
   readonly memory: WebAssembly.Memory;
   compress(retptr: number, ptr: number, len: number): void;
@@ -114,7 +122,9 @@ class Lz4Instance {
 function run(fn: "compress" | "decompress", input: Uint8Array): Uint8Array {
   const inst = (instance ??= new Lz4Instance(loadModule()));
   try {
-    return inst.call(fn, input);
+    const out = inst.call(fn, input);
+    if (inst.ex.memory.buffer.byteLength > RESET_ABOVE_BYTES && instance === inst) instance = undefined;
+    return out;
   } catch (err) {
     if (err instanceof WebAssembly.RuntimeError) {
       // lz4_flex panics become `unreachable`; memory may be half-updated, so never reuse it.
@@ -124,6 +134,11 @@ function run(fn: "compress" | "decompress", input: Uint8Array): Uint8Array {
     }
     throw err;
   }
+}
+
+/** Bytes of Wasm memory the current lz4 instance holds (0 when none is live); for diagnostics. */
+export function lz4MemoryBytes(): number {
+  return instance ? instance.ex.memory.buffer.byteLength : 0;
 }
 
 /** How many times the lz4 instance trapped and was rebuilt (for tests and diagnostics). */

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
 import { DaskError } from "../../src/errors.ts";
-import { claimedSize, compressBlock, decompressBlock, setLz4Module } from "../../src/protocol/lz4.ts";
+import { claimedSize, compressBlock, decompressBlock, lz4MemoryBytes, setLz4Module } from "../../src/protocol/lz4.ts";
 
 const enc = new TextEncoder();
 
@@ -58,6 +58,22 @@ test("memory growth between calls does not leave stale views", () => {
   assert.deepEqual(decompressBlock(compressBlock(big)), big);
   const small = enc.encode("x".repeat(100) + "y");
   assert.deepEqual(decompressBlock(compressBlock(small)), small);
+});
+
+test("after a big call the instance is dropped, so its grown memory is released", () => {
+  const small = enc.encode("small ".repeat(100));
+  decompressBlock(compressBlock(small));
+  const idle = lz4MemoryBytes();
+  assert.ok(idle > 0 && idle < 32 << 20, `idle instance holds ${idle} bytes`);
+  const big = new Uint8Array(40 << 20);
+  const c = compressBlock(big); // grows memory past 40 MiB for the input alone
+  assert.equal(lz4MemoryBytes(), 0);
+  assert.deepEqual(decompressBlock(c), big);
+  assert.equal(lz4MemoryBytes(), 0);
+  assert.deepEqual(decompressBlock(compressBlock(small)), small);
+  // a fresh instance: lz4-wasm starts at 17 pages (~1.1 MiB) and a 600-byte call does not grow it
+  const fresh = lz4MemoryBytes();
+  assert.ok(fresh > 0 && fresh <= idle && fresh < 4 << 20, `fresh instance holds ${fresh} bytes`);
 });
 
 test("a prefix claiming 4 GiB is refused before any allocation", () => {
