@@ -4,12 +4,30 @@
 //   - one 100 MB message: a 200-byte frame[0] + one 100,000,000-byte frame;
 //   - a stream of 10,000 small messages of 200 bytes each (24-byte prelude + 176-byte frame);
 //   - the prelude parse alone (one call per message), where the boundary crossing shows.
+// Rows are interleaved, best of 3 rounds (see `interleaved`).
 // Every timed iteration checks what it produced (message count, frame lengths, sampled bytes).
-import { check, measure, type Table } from "../harness.ts";
+import { check, measure, type Measurement, type Table } from "../harness.ts";
 import { FrameReader, packTcpMessage, parsePreludeJs, resolveFrameLimits, type FrameBackend } from "../../src/protocol/frames.ts";
 import { WasmPreludeParser } from "../../src/wasm/frame.ts";
 
 const CHUNK = 64 * 1024;
+const ROUNDS = 3;
+
+/**
+ * Each row measured in ROUNDS interleaved rounds, keeping its fastest median: the machine is
+ * shared (2 cores, other test suites running), and interference only ever makes a row slower,
+ * so best-of-interleaved keeps the ratios from one run comparable.
+ */
+function interleaved(rows: Array<() => Measurement>): Measurement[] {
+  const best: Measurement[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    rows.forEach((row, i) => {
+      const m = row();
+      if (!best[i] || m.nsPerOp < best[i]!.nsPerOp) best[i] = m;
+    });
+  }
+  return best;
+}
 
 /** Deterministic filler: benchmarks must not depend on Math.random. */
 function filled(n: number, seed: number): Uint8Array {
@@ -58,19 +76,20 @@ function bigMessage(): Table {
   const wire = packTcpMessage([head, body]);
   const chunks = chunked(wire);
   const probe = 77_777_777;
-  const opts = { batches: 5, minBatchMs: 300, bytesPerOp: wire.length };
-  const rows = (["wasm", "js"] as const).map((b) =>
-    measure(`ours (${b} prelude)`, () => {
-      const m = readAll(chunks, b);
-      check(m.length === 1 && m[0]![1]!.length === body.length && m[0]![1]![probe] === body[probe], `${b}: 100 MB frame`);
-    }, opts),
-  );
-  rows.push(
-    measure("Buffer.copy into one buffer", () => {
-      const out = copyAll(chunks, wire.length);
-      check(out[216 + 200 + probe] === body[probe], "copy");
-    }, opts),
-  );
+  const opts = { batches: 3, minBatchMs: 200, bytesPerOp: wire.length };
+  const rows = interleaved([
+    ...(["wasm", "js"] as const).map((b) => () =>
+      measure(`ours (${b} prelude)`, () => {
+        const m = readAll(chunks, b);
+        check(m.length === 1 && m[0]![1]!.length === body.length && m[0]![1]![probe] === body[probe], `${b}: 100 MB frame`);
+      }, opts),
+    ),
+    () =>
+      measure("Buffer.copy into one buffer", () => {
+        const out = copyAll(chunks, wire.length);
+        check(out[216 + 200 + probe] === body[probe], "copy");
+      }, opts),
+  ]);
   return {
     title: "frames: one 100 MB message in 64 KiB chunks",
     baseline: "Buffer.copy into one buffer",
@@ -86,18 +105,19 @@ function smallMessages(): Table {
   const wire = Buffer.concat(messages);
   const chunks = chunked(wire);
   const opts = { batches: 7, minBatchMs: 200, bytesPerOp: wire.length };
-  const rows = (["wasm", "js"] as const).map((b) =>
-    measure(`ours (${b} prelude)`, () => {
-      const m = readAll(chunks, b);
-      check(m.length === COUNT && m[COUNT - 1]![0]!.length === 176 && m[4321]![0]![8] === messages[4321]![24 + 8], `${b}: 10k messages`);
-    }, opts),
-  );
-  rows.push(
-    measure("Buffer.copy into one buffer", () => {
-      const out = copyAll(chunks, wire.length);
-      check(out[wire.length - 1] === wire[wire.length - 1], "copy");
-    }, opts),
-  );
+  const rows = interleaved([
+    ...(["wasm", "js"] as const).map((b) => () =>
+      measure(`ours (${b} prelude)`, () => {
+        const m = readAll(chunks, b);
+        check(m.length === COUNT && m[COUNT - 1]![0]!.length === 176 && m[4321]![0]![8] === messages[4321]![24 + 8], `${b}: 10k messages`);
+      }, opts),
+    ),
+    () =>
+      measure("Buffer.copy into one buffer", () => {
+        const out = copyAll(chunks, wire.length);
+        check(out[wire.length - 1] === wire[wire.length - 1], "copy");
+      }, opts),
+  ]);
   return {
     title: "frames: 10,000 messages of 200 B in 64 KiB chunks",
     baseline: "Buffer.copy into one buffer",
@@ -125,7 +145,7 @@ function preludeOnly(): Table {
   return {
     title: "frames: prelude parse alone (3 frames), per call",
     baseline: "js twin (parsePreludeJs)",
-    rows: [run("wasm kernel (copy in + call + read out)", wasm.parse), run("js twin (parsePreludeJs)", parsePreludeJs)],
+    rows: interleaved([() => run("wasm kernel (copy in + call + read out)", wasm.parse), () => run("js twin (parsePreludeJs)", parsePreludeJs)]),
   };
 }
 
