@@ -127,7 +127,9 @@ class Writer {
       this.out.i32(Number(v));
     } else {
       // Little-endian two's complement in (bit_length + 8) // 8 bytes, as Python's probe writes it.
-      const bits = (v < 0n ? -v - 1n : v).toString(2).length;
+      // bit_length() of |v|, exactly as probe_modern.py computes it (one byte more than Python's
+      // own pickler for -2^(8k-1), which is still a valid LONG1).
+      const bits = (v < 0n ? -v : v).toString(2).length;
       const n = Math.floor((bits + 8) / 8);
       if (n < 256) {
         this.out.byte(0x8a); // LONG1
