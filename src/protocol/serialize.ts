@@ -142,7 +142,7 @@ function collection(kind: "list" | "tuple" | "set" | "dict", entries: Array<[unk
   const lengths: number[] = [];
   const frames: Uint8Array[] = [];
   for (const entry of entries) {
-    const { header, frames: f } = serializeValue(entry.length === 2 ? entry[1] : entry[0], false);
+    const { header, frames: f } = serializeValue(entry.length === 2 ? entry[1] : entry[0], false, true);
     // Python pops "key" from each dict element header (serialize.py deserialize).
     if (entry.length === 2) header["key"] = entry[0];
     subHeaders.push(header);
@@ -152,9 +152,21 @@ function collection(kind: "list" | "tuple" | "set" | "dict", entries: Array<[unk
   return { header: { "sub-headers": subHeaders, "is-collection": true, "frame-lengths": lengths, "type-serialized": kind }, frames };
 }
 
-function serializeValue(value: unknown, top: boolean): HeaderFrames {
-  if (value instanceof Serialized) return { header: { ...value.header }, frames: [...value.frames] };
-  if (value instanceof Serialize) return serializeValue(value.value, true);
+/**
+ * `top`: the value was asked for explicitly (the root, or a Serialize), so collections become
+ * collection headers. `nested`: the value is an element of a collection, whose header cannot
+ * carry per-element "compression"/"split-*" (Python's deserialize ignores them below the top).
+ */
+function serializeValue(value: unknown, top: boolean, nested: boolean): HeaderFrames {
+  if (value instanceof Serialized) {
+    // At the top a Serialized goes out as it came in (verbatim relay); inside a collection it is
+    // first brought to logical frames.
+    if (!nested || (!("compression" in value.header) && !("split-num-sub-frames" in value.header))) {
+      return { header: { ...value.header }, frames: [...value.frames] };
+    }
+    return { header: logicalHeader(value.header), frames: mergeShards(value.header, decompressFrames(value.header, value.frames, {})) };
+  }
+  if (value instanceof Serialize) return serializeValue(value.value, true, nested);
   if (value instanceof Uint8Array || value instanceof ArrayBuffer) {
     const bytes = value instanceof Uint8Array ? value : new Uint8Array(value);
     return { header: { serializer: "dask", type: "bytes", "type-serialized": BYTES_TYPE_PICKLE, "sub-header": {} }, frames: [bytes] };
@@ -192,7 +204,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  * entry per frame), as Python's dumps does; Python's bare `serialize` never compresses.
  */
 export function serialize(value: unknown, options: SerializeOptions = {}): HeaderFrames {
-  const out = serializeValue(value, true);
+  const out = serializeValue(value, true, false);
   if (options.compression) compressFrames(out.header, out.frames, options.compression);
   return out;
 }
@@ -239,7 +251,7 @@ function compressFrames(header: Record<string, unknown>, frames: Uint8Array[], c
 
 /** Python's `serialize_and_split`: shards of at most `shardBytes` per logical frame, recorded in the header. */
 function serializeAndSplit(value: unknown, shardBytes: number): HeaderFrames {
-  const { header, frames } = serializeValue(value, true);
+  const { header, frames } = serializeValue(value, true, false);
   const compression = Array.isArray(header["compression"]) ? (header["compression"] as unknown[]) : [];
   const counts: number[] = [];
   const offsets: number[] = [];
@@ -446,6 +458,7 @@ export function dumps(msg: unknown, options: DumpsOptions = {}): Uint8Array[] {
   };
   const replacer = (obj: object): unknown => {
     if (obj instanceof Serialized) return append("__Serialized__", obj.header, obj.frames);
+    if (obj instanceof Serialize && obj.value instanceof Serialized) return append("__Serialized__", obj.value.header, obj.value.frames);
     if (obj instanceof Pickled) return append("__Pickled__", obj.header, obj.frames);
     if (obj instanceof Serialize || obj instanceof NdArray || isNumericArray(obj)) {
       const { header, frames: sub } = serializeAndSplit(obj instanceof Serialize ? obj.value : obj, shardBytes);

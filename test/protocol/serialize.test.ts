@@ -331,3 +331,19 @@ test("loads with deserialize:false keeps frames compressed and the header as rec
   assert.equal(opaque.z.frames[0], frames[2]);
   assert.deepEqual(deserialize(opaque.z.header, opaque.z.frames), new Uint8Array(50_000));
 });
+
+test("a received (compressed, sharded) Serialized inside a collection is sent as logical frames", () => {
+  const payload = new Uint8Array(70_000).fill(1);
+  const wire = dumps({ v: toSerialize(payload) }, { compression: "lz4", shardBytes: 40_000 });
+  const opaque = (loads(wire, { deserialize: false }) as { v: Serialized }).v;
+  assert.deepEqual(opaque.header["split-num-sub-frames"], [2]);
+  // Nested: Python's deserialize ignores per-element compression, so we must not rely on it.
+  const frames = dumps({ list: toSerialize([opaque, 5]) });
+  const sub = decode(frames[1]!) as { "sub-headers": Array<Record<string, unknown>> };
+  assert.equal("compression" in sub["sub-headers"][0]!, false);
+  assert.deepEqual(loads(frames), { list: [payload, 5] });
+  // At the top level (also when wrapped in Serialize) it is relayed verbatim.
+  const top = dumps({ a: opaque, b: toSerialize(opaque) });
+  assert.deepEqual(top.slice(1, 4), wire.slice(1, 4));
+  assert.deepEqual(top.slice(4, 7), wire.slice(1, 4));
+});
