@@ -7,7 +7,7 @@ import type { Comm, CommOptions, Listener } from "./comm.ts";
 import { CommError } from "./comm.ts";
 import { formatAddress } from "./address.ts";
 import { FramedComm, type ByteTransport } from "./framed.ts";
-import { msgpackCodec, tcpFraming } from "./wire.ts";
+import { DEFAULT_CODEC, tcpFraming } from "./wire.ts";
 
 /** Keepalive probe delay: dask's TCP_KEEPIDLE is 10 s (tcp.py set_tcp_timeout). */
 const KEEPALIVE_MS = 10_000;
@@ -45,7 +45,7 @@ export function commFromSocket(socket: net.Socket, opts: CommOptions = {}): Fram
   const comm = new FramedComm({
     transport: socketTransport(socket),
     framing: (opts.framing ?? tcpFraming)(opts.limits),
-    codec: opts.codec ?? msgpackCodec,
+    codec: opts.codec ?? DEFAULT_CODEC,
     localAddress: addr(socket.localAddress, socket.localPort),
     peerAddress: addr(socket.remoteAddress, socket.remotePort),
   });

@@ -1,14 +1,10 @@
 // Default codec and framing for comms: TCP framing from src/protocol/frames.ts and messages
-// through the msgpack facade. Pure glue: no IO, no timers.
-//
-// `msgpackCodec` handles frame 0 only: it is what the handshake and every plain-msgpack RPC
-// need (identity, versions, register-client...). Messages that carry `__Serialized__` sub-frames
-// need src/protocol/serialize.ts `dumps`/`loads`; `serializeCodec` wraps those, and a comm uses
-// whichever codec its caller passes (CommOptions.codec), this one by default.
+// through src/protocol/serialize.ts (msgpack frame 0 + Serialized sub-frames).
+// Pure glue: no IO, no timers. A comm uses whichever codec its caller passes
+// (CommOptions.codec), DEFAULT_CODEC otherwise.
 import type { FrameLimits as ProtocolFrameLimits } from "../protocol/frames.ts";
 import { encodeTcpPrelude, FrameReader, packTcpMessage } from "../protocol/frames.ts";
-import { decode, encode } from "../protocol/msgpack.ts";
-import { ProtocolError } from "../errors.ts";
+import { dumps, loads, type LoadsOptions } from "../protocol/serialize.ts";
 import type { FrameLimits, Framing, MessageCodec } from "./comm.ts";
 
 /**
@@ -33,17 +29,17 @@ export function tcpFraming(limits?: FrameLimits): Framing {
 }
 
 /**
- * frame 0 <-> msgpack, no sub-frames. Reading a message with more frames is refused with a
- * coded error rather than silently dropping its payload.
+ * Messages through src/protocol/serialize.ts: `__Serialized__`/`__Pickled__` sub-frames,
+ * lz4, shards. `loadsOptions.deserialize: false` keeps values opaque for relaying (what the
+ * scheduler does). Sub-frames are compressed only with a negotiated "lz4" (serialize.ts
+ * implements no other codec; the default handshake negotiates none).
  */
-export const msgpackCodec: MessageCodec = Object.freeze({
-  dumps(msg: unknown): Uint8Array[] {
-    return [encode(msg)];
-  },
-  loads(frames: Uint8Array[]): unknown {
-    if (frames.length !== 1) {
-      throw new ProtocolError("DASK_ERR_COMM_SUBFRAMES", `message with ${frames.length} frames needs the serialize codec`);
-    }
-    return decode(frames[0]!);
-  },
-});
+export function serializeCodec(loadsOptions: LoadsOptions = {}): MessageCodec {
+  return {
+    dumps: (msg, context) => dumps(msg, { compression: context.compression === "lz4" ? "lz4" : null }),
+    loads: (frames) => loads(frames, loadsOptions),
+  };
+}
+
+/** What comms use unless told otherwise: values deserialized on arrival. */
+export const DEFAULT_CODEC: MessageCodec = Object.freeze(serializeCodec());
