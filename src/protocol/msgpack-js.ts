@@ -114,6 +114,44 @@ export function readUtf8(bytes: Uint8Array, start: number, len: number, validate
   }
 }
 
+// Map keys repeat in every message ("op", "key", "stimulus_id", ...). Building them again each
+// time creates a fresh string that V8 must internalize before using it as a property name;
+// returning the same string from a small cache avoids both (msgpackr:unpack.js `readKey` does the
+// same). Direct-mapped, keys up to KEY_MAX bytes; a slot is overwritten on collision.
+const KEY_MAX = 16;
+const KEY_SLOTS = 4096;
+const keyBytes = new Uint8Array(KEY_SLOTS * KEY_MAX);
+const keyLens = new Uint8Array(KEY_SLOTS);
+const keyStrs: Array<string | undefined> = new Array<string | undefined>(KEY_SLOTS).fill(undefined);
+
+/**
+ * A map key of `len` bytes at `start`, through the cache when short. `validated` as for
+ * readUtf8; a cache hit is always valid (the same bytes were decoded before).
+ */
+export function readKey(bytes: Uint8Array, start: number, len: number, validated: boolean): string {
+  if (len > KEY_MAX || len === 0) return readUtf8(bytes, start, len, validated);
+  let h = len;
+  for (let i = 0; i < len; i++) h = Math.imul(h ^ bytes[start + i]!, 0x01000193);
+  const slot = (h ^ (h >>> 15)) & (KEY_SLOTS - 1);
+  const at = slot * KEY_MAX;
+  const cached = keyStrs[slot];
+  if (cached !== undefined && keyLens[slot] === len) {
+    let same = true;
+    for (let i = 0; i < len; i++) {
+      if (keyBytes[at + i] !== bytes[start + i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return cached;
+  }
+  const s = readUtf8(bytes, start, len, validated);
+  keyBytes.set(bytes.subarray(start, start + len), at);
+  keyLens[slot] = len;
+  keyStrs[slot] = s;
+  return s;
+}
+
 /** int64/uint64 at `pos` (big-endian): a number when it is a safe integer, else a bigint. */
 export function readInt64(view: DataView, pos: number, signed: boolean): number | bigint {
   const big = signed ? view.getBigInt64(pos) : view.getBigUint64(pos);
@@ -312,7 +350,15 @@ class JsDecoder {
     const obj: Record<string, unknown> = {};
     let firstKey: string | undefined;
     for (let i = 0; i < n; i++) {
-      const k = this.value(depth + 1);
+      // fixstr keys (all dask field names) go through the key cache
+      const b = this.pos < this.end ? this.bytes[this.pos]! : 0;
+      let k: unknown;
+      if (b >= 0xa0 && b <= 0xbf && this.pos + 1 + (b & 0x1f) <= this.end) {
+        k = readKey(this.bytes, this.pos + 1, b & 0x1f, false);
+        this.pos += 1 + (b & 0x1f);
+      } else {
+        k = this.value(depth + 1);
+      }
       if (typeof k !== "string") return this.mapRest(objectToMap(obj), k, n - i, depth);
       if (i === 0) firstKey = k;
       setOwn(obj, k, this.value(depth + 1));
@@ -384,8 +430,9 @@ class JsEncoder {
   ensure(n: number): void {
     const want = this.pos + n;
     if (want <= this.buf.length) return;
-    let cap = this.buf.length * 2;
-    while (cap < want) cap *= 2;
+    // Double for small messages; a big payload gets its size plus 1/8 instead of the next power
+    // of two (a 10 MB bin would otherwise allocate and zero 16 MB).
+    const cap = Math.max(this.buf.length * 2, want + (want >>> 3));
     const next = new Uint8Array(cap);
     next.set(this.buf.subarray(0, this.pos));
     this.buf = next;

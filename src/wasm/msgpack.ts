@@ -3,8 +3,8 @@
 // the tape out, and builds the JS values from the tape and the caller's own bytes (strings and
 // bins are read from the input on the JS side; only offsets cross the boundary).
 //
-// Why the tape is copied out before building values: `objectHook` is user code and may decode
-// again on this same instance, which would overwrite the tape in Wasm memory.
+// The tape is read in place, except with an `objectHook`: that is user code and may decode again
+// on this same instance, which would overwrite the tape, so then it is copied out first.
 //
 // Encoding is NOT done in Wasm: the JS encoder writes straight into one Uint8Array, and a Wasm
 // encoder would need the same JS walk over the value plus a copy out of Wasm memory
@@ -12,9 +12,10 @@
 //
 // Must not: read process.env (the facade decides the backend), keep values between calls.
 import { CoreHandle } from "./core.ts";
+import type { CoreInstance } from "./core.ts";
 import { errorFromStatus } from "../errors.ts";
 import { ERR_BAD_ARGUMENT, REGION_MSGPACK_IN } from "../../assembly/status.ts";
-import { decodeConfig, encodeJs, finishObject, Float64, objectToMap, readInt64, readUtf8, setOwn, stackExhausted } from "../protocol/msgpack-js.ts";
+import { decodeConfig, encodeJs, finishObject, Float64, objectToMap, readInt64, readKey, readUtf8, setOwn, stackExhausted } from "../protocol/msgpack-js.ts";
 import type { DecodeConfig, DecodeOptions, EncodeOptions } from "../protocol/msgpack-js.ts";
 
 // Tape tags: must equal the constants at the top of assembly/msgpack/index.ts (the contract
@@ -52,8 +53,9 @@ class TapeWalker {
   readonly cfg: DecodeConfig;
   i = 0; // index of the next token's first word
 
-  constructor(tape: Int32Array, bytes: Uint8Array, cfg: DecodeConfig) {
+  constructor(tape: Int32Array, start: number, bytes: Uint8Array, cfg: DecodeConfig) {
     this.tape = tape;
+    this.i = start;
     this.bytes = bytes;
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.cfg = cfg;
@@ -107,8 +109,18 @@ class TapeWalker {
   map(n: number): unknown {
     const obj: Record<string, unknown> = {};
     let firstKey: string | undefined;
+    const t = this.tape;
     for (let k = 0; k < n; k++) {
-      const key = this.value();
+      const i = this.i;
+      const tag = t[i];
+      let key: unknown;
+      if (tag === TAG_STR_ASCII || tag === TAG_STR_UTF8) {
+        // field names repeat across messages: the key cache returns the same string
+        key = readKey(this.bytes, t[i + 1]!, t[i + 2]!, true);
+        this.i = i + 3;
+      } else {
+        key = this.value();
+      }
       if (typeof key !== "string") {
         // strict_map_key=False: int/tuple/bytes keys make the whole map a Map
         const m = objectToMap(obj);
@@ -129,25 +141,42 @@ class TapeWalker {
 /** The Wasm backend; one CoreHandle (one instance) per codec, as every facade does. */
 export class WasmMsgpack {
   readonly #handle = new CoreHandle();
+  // Cached per instance (a trap rebuilds the instance, so the cache is keyed by it): the input
+  // region's pointer and capacity, and an Int32Array over the whole memory for reading the tape
+  // in place. Saves two boundary calls and two typed-array allocations per message.
+  #core: CoreInstance | undefined;
+  #inPtr = 0;
+  #inCap = 0;
+  #i32: Int32Array = new Int32Array(0);
 
-  /** Runs the kernel over `bytes` and returns a private copy of the tape. */
-  #tape(bytes: Uint8Array, cfg: DecodeConfig): Int32Array {
+  /**
+   * Runs the kernel over `bytes`; returns the tape and the index of its first word. The tape is
+   * a view into Wasm memory unless `copy` (objectHook may re-enter and overwrite it).
+   */
+  #tape(bytes: Uint8Array, cfg: DecodeConfig, copy: boolean): [Int32Array, number] {
     return this.#handle.run((core) => {
       const len = bytes.length;
-      const inPtr = core.region(REGION_MSGPACK_IN, len === 0 ? 1 : len);
-      core.u8().set(bytes, inPtr);
+      if (core !== this.#core || len > this.#inCap) {
+        this.#core = core;
+        this.#inPtr = core.region(REGION_MSGPACK_IN, len === 0 ? 1 : len);
+        this.#inCap = (core.exports.regionCapacity(REGION_MSGPACK_IN) as number) >>> 0;
+      }
+      core.u8().set(bytes, this.#inPtr);
       const decode = core.exports.msgpackDecode as DecodeFn;
-      const n = decode(inPtr, len, u32(cfg.maxDepth), u32(cfg.maxStrBytes), u32(cfg.maxBinBytes), u32(cfg.maxArrayLength), u32(cfg.maxMapLength));
+      const n = decode(this.#inPtr, len, u32(cfg.maxDepth), u32(cfg.maxStrBytes), u32(cfg.maxBinBytes), u32(cfg.maxArrayLength), u32(cfg.maxMapLength));
       if (n < 0) throw errorFromStatus(n, `at byte ${(core.exports.msgpackErrorPos as () => number)() >>> 0}`);
-      const tapePtr = (core.exports.msgpackTapePtr as () => number)() >>> 0;
-      // slice = one memcpy out of Wasm memory; views would be detached by the next growth anyway
-      return new Int32Array(core.u8().buffer, tapePtr, n * 3).slice();
+      const word = ((core.exports.msgpackTapePtr as () => number)() >>> 0) >>> 2; // tape is 4-byte aligned
+      const u8 = core.u8();
+      if (this.#i32.buffer !== u8.buffer) this.#i32 = new Int32Array(u8.buffer);
+      if (copy) return [this.#i32.slice(word, word + n * 3), 0];
+      return [this.#i32, word];
     });
   }
 
   decode(bytes: Uint8Array, options?: DecodeOptions): unknown {
     const cfg = decodeConfig(options);
-    const walker = new TapeWalker(this.#tape(bytes, cfg), bytes, cfg);
+    const [tape, start] = this.#tape(bytes, cfg, cfg.objectHook !== undefined);
+    const walker = new TapeWalker(tape, start, bytes, cfg);
     try {
       return walker.value();
     } catch (err) {

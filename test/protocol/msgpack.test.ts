@@ -282,6 +282,9 @@ print(json.dumps([msgpack.dumps(conv(v), use_bin_type=True).hex() for v in vals]
         for (const h of ["a2 c080", "a3 eda080", "a4 f4908080", "a1 80", "a2 e282", "a1 ff", "a4 f0828282"]) {
           throwsCode(() => decode(hex(h)), "DASK_ERR_MSGPACK_UTF8");
         }
+        // also as a map key (keys take the key-cache path), after a valid key of the same length
+        assert.deepStrictEqual(decode(hex("81 a2 c3a9 01")), { "é": 1 });
+        throwsCode(() => decode(hex("81 a2 c080 01")), "DASK_ERR_MSGPACK_UTF8");
         // the same bytes as bin are fine
         assert.deepEqual(decode(hex("c4 02 c080")), hex("c080"));
       });
@@ -331,6 +334,15 @@ print(json.dumps([msgpack.dumps(conv(v), use_bin_type=True).hex() for v in vals]
     });
   });
 }
+
+describe("msgpack module-level functions", () => {
+  it("use the backend DASK_WASM_BACKEND names (js when unset)", async () => {
+    const m = await import("../../src/protocol/msgpack.ts");
+    const want = process.env.DASK_WASM_BACKEND || "js";
+    assert.equal(m.backend(), want);
+    assert.deepStrictEqual(m.decode(m.encode({ op: "ping", n: [1, 2n ** 63n] })), { op: "ping", n: [1, 2n ** 63n] });
+  });
+});
 
 describe("msgpack Wasm contract", () => {
   it("the kernel's ABI matches the binding and the core exports the kernel", () => {
