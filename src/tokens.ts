@@ -140,6 +140,15 @@ function writeUv(buf: Uint8Array, pos: number, n: number): number {
   return pos;
 }
 
+/** Unsigned lexicographic order of buf[a..ea) and buf[b..eb) (a proper prefix first). */
+function compareSpans(buf: Uint8Array, a: number, ea: number, b: number, eb: number): number {
+  for (; a < ea && b < eb; a++, b++) {
+    const d = buf[a]! - buf[b]!;
+    if (d !== 0) return d;
+  }
+  return ea - a - (eb - b);
+}
+
 /** Writes canonical encodings into one growable buffer; reused between calls (see `acquire`). */
 class Encoder {
   buf = new Uint8Array(4096);
@@ -455,23 +464,16 @@ class Encoder {
     const n = ends.length;
     if (n < 2) return;
     const buf = this.buf;
+    // Common case (kwargs written in a stable order): already ascending, nothing to move.
+    let sorted = true;
+    for (let i = 1; i < n && sorted; i++) {
+      sorted = compareSpans(buf, i === 1 ? start : ends[i - 2]!, ends[i - 1]!, ends[i - 1]!, ends[i]!) <= 0;
+    }
+    if (sorted) return;
     const order = new Array<number>(n);
     for (let i = 0; i < n; i++) order[i] = i;
     const from = (i: number): number => (i === 0 ? start : ends[i - 1]!);
-    order.sort((x, y) => {
-      let a = from(x);
-      let b = from(y);
-      const ea = ends[x]!;
-      const eb = ends[y]!;
-      for (; a < ea && b < eb; a++, b++) {
-        const d = buf[a]! - buf[b]!;
-        if (d !== 0) return d;
-      }
-      return ea - a - (eb - b);
-    });
-    let sorted = true;
-    for (let i = 0; i < n; i++) if (order[i] !== i) sorted = false;
-    if (sorted) return;
+    order.sort((x, y) => compareSpans(buf, from(x), ends[x]!, from(y), ends[y]!));
     const copy = buf.slice(start, ends[n - 1]!);
     let p = start;
     for (const i of order) {
@@ -483,11 +485,15 @@ class Encoder {
   }
 
   /** 'X' enc(fn) uv(nargs) enc(arg)* enc(kwargs as object); see the header. */
-  task(fn: unknown, args: readonly unknown[], kwargs: Record<string, unknown> | undefined): void {
-    if (typeof fn !== "string" || fn.length === 0) throw new TokenizeError("a function reference that is not a non-empty string", "fn");
+  task(fn: FnInfo, args: readonly unknown[], kwargs: Record<string, unknown> | undefined): void {
     if (!Array.isArray(args)) throw new TokenizeError(`args that are not an array (${describe(args)})`, "args");
-    this.byte(T_TASK);
-    this.str(fn);
+    // 'X' and enc(fn) come pre-encoded from the function-reference cache.
+    const head = fn.head;
+    this.ensure(head.length);
+    const buf = this.buf;
+    let p = this.pos;
+    for (let j = 0; j < head.length; j++) buf[p++] = head[j]!;
+    this.pos = p;
     this.uv(args.length);
     let i = 0;
     try {
@@ -514,6 +520,33 @@ class Encoder {
 }
 
 const shared = new Encoder();
+
+/** Per function reference: the key prefix and the task encoding's first bytes ('X' enc(fn)). */
+interface FnInfo {
+  readonly prefix: string;
+  readonly head: Uint8Array;
+}
+
+// Function references repeat across a graph (a map over 10,000 chunks names one function), so
+// their key prefix and encoding are computed once. Bounded: cleared when it reaches the limit.
+const FN_CACHE_LIMIT = 4096;
+const fnCache = new Map<string, FnInfo>();
+
+/** The cached FnInfo for `fn`; throws TokenizeError (path "fn") for an unusable reference. */
+function fnInfo(fn: unknown): FnInfo {
+  if (typeof fn === "string") {
+    const hit = fnCache.get(fn);
+    if (hit !== undefined) return hit;
+  }
+  const name = funcName(fn as FunctionRef);
+  const enc = new Encoder();
+  enc.byte(T_TASK);
+  enc.str(fn as string);
+  const info: FnInfo = { prefix: `${name}-`, head: enc.buf.slice(0, enc.pos) };
+  if (fnCache.size >= FN_CACHE_LIMIT) fnCache.clear();
+  fnCache.set(fn as string, info);
+  return info;
+}
 
 /**
  * Runs `fn` with a reset encoder. The shared one is reused unless it is busy, which happens
@@ -582,13 +615,13 @@ export function funcName(fn: FunctionRef): string {
 
 /** `${funcName(fn)}-${md5 hex of the task's canonical encoding}`, e.g. "inc-3f1b…". */
 export function taskKey(fn: FunctionRef, args: readonly unknown[], kwargs?: Record<string, unknown>): string {
-  const name = funcName(fn);
+  const info = fnInfo(fn);
   const hex = withEncoder("", (enc) => {
     enc.byte(FORMAT_VERSION);
-    enc.task(fn, args, kwargs);
+    enc.task(info, args, kwargs);
     return tokenCore().hexSpans(enc.buf, [enc.pos], 1);
   });
-  return `${name}-${hex}`;
+  return info.prefix + hex;
 }
 
 /**
@@ -597,16 +630,17 @@ export function taskKey(fn: FunctionRef, args: readonly unknown[], kwargs?: Reco
  */
 export function taskKeys(tasks: readonly TaskSpecInput[]): string[] {
   const n = tasks.length;
-  const names = new Array<string>(n);
+  const prefixes = new Array<string>(n);
   const hex = withEncoder("tasks", (enc) => {
     const ends = new Uint32Array(n);
     let i = 0;
     try {
       for (; i < n; i++) {
         const t = tasks[i]!;
-        names[i] = funcName(t.fn);
+        const info = fnInfo(t.fn);
+        prefixes[i] = info.prefix;
         enc.byte(FORMAT_VERSION);
-        enc.task(t.fn, t.args, t.kwargs);
+        enc.task(info, t.args, t.kwargs);
         ends[i] = enc.pos;
       }
     } catch (e) {
@@ -615,8 +649,9 @@ export function taskKeys(tasks: readonly TaskSpecInput[]): string[] {
     }
     return tokenCore().hexSpans(enc.buf, ends, n);
   });
+  // One string per key: the cached "name-" plus a slice of the batch's hex string.
   const keys = new Array<string>(n);
-  for (let i = 0; i < n; i++) keys[i] = `${names[i]}-${hex.slice(32 * i, 32 * i + 32)}`;
+  for (let i = 0; i < n; i++) keys[i] = prefixes[i] + hex.slice(32 * i, 32 * i + 32);
   return keys;
 }
 

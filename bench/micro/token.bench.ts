@@ -17,7 +17,7 @@ function smallTasks(): TaskSpecInput[] {
   for (let i = 0; i < BATCH; i++) {
     switch (i % 4) {
       case 0: tasks.push({ fn: "tasks.js#inc", args: [i] }); break;
-      case 1: tasks.push({ fn: "tasks.js#add", args: [tuple("load-3f1b2c4d", i), i * 1.5] }); break;
+      case 1: tasks.push({ fn: "tasks.js#add", args: [tuple<unknown>("load-3f1b2c4d", i), i * 1.5] }); break;
       case 2: tasks.push({ fn: "tasks.js#resize", args: [`image-${i}.png`], kwargs: { width: 640, height: 480 } }); break;
       default: tasks.push({ fn: "wasm:model-9a8b7c#score", args: [[i, i + 1, i + 2], "mean"] });
     }
