@@ -25,7 +25,7 @@
 // carry to Python faithfully (typed arrays, Sets, Serialize/Serialized); plain nested values go
 // as one msgpack frame each, so a list of 10,000 numbers is 10,000 small frames, not 10,000
 // sub-collections (and nested arrays reach Python as tuples, as with Python's own msgpack).
-import { DaskError, ProtocolError, errorFromStatus } from "../errors.ts";
+import { DaskError, PickleError, ProtocolError, errorFromStatus } from "../errors.ts";
 import * as S from "../../assembly/status.ts";
 import { decode, encode } from "./msgpack.ts";
 import type { DecodeOptions } from "./msgpack.ts";
@@ -104,6 +104,12 @@ export interface DumpsOptions extends SerializeOptions {
 export interface DeserializeOptions extends DecodeOptions {
   /** Ceiling for one lz4-decompressed frame (default lz4.ts DEFAULT_MAX_DECOMPRESSED_BYTES). */
   maxDecompressedBytes?: number;
+  /**
+   * A "pickle" value the pickle reader refuses (a class not on its allow-list) becomes an opaque
+   * `Serialized` instead of failing the whole message; a worker can still store and serve it.
+   * Default false: the PickleError propagates.
+   */
+  keepUnreadable?: boolean;
 }
 
 export interface LoadsOptions extends DeserializeOptions {
@@ -395,7 +401,12 @@ function deserializeLogical(header: Record<string, unknown>, frames: Uint8Array[
       return deserializeDask(header, frames);
     case "pickle":
       if (frames.length === 0) throw framesError(`a "pickle" value has no frames`);
-      return readPickle(frames[0]!, { buffers: frames.slice(1) });
+      try {
+        return readPickle(frames[0]!, { buffers: frames.slice(1) });
+      } catch (err) {
+        if (options.keepUnreadable && err instanceof PickleError) return new Serialized(header, frames);
+        throw err;
+      }
     case "error": {
       const text = frames.map((f) => new TextDecoder().decode(f)).join("\n");
       throw new DaskError("DASK_ERR_REMOTE_SERIALIZE", `the sender could not serialize this value: ${text}`);
@@ -407,7 +418,7 @@ function deserializeLogical(header: Record<string, unknown>, frames: Uint8Array[
 
 /** The msgpack part of our options (limits, preserveFloats, objectHook). */
 function decodeOnly(options: LoadsOptions): DecodeOptions {
-  const { maxDecompressedBytes: _m, deserialize: _d, ...rest } = options;
+  const { maxDecompressedBytes: _m, deserialize: _d, keepUnreadable: _k, ...rest } = options;
   return rest;
 }
 

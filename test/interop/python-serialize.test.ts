@@ -178,12 +178,19 @@ from distributed.protocol import dumps, to_serialize
 write_frames(dumps({"x": to_serialize([1, "a", b"b"]), "when": to_serialize(datetime.date(2022, 12, 1))}))
 `),
   );
-  // The date is a pickle of a global our reader does not allow: load the list alone first.
+  // The date is a pickle of a global our reader does not allow: by default that fails the
+  // message with a coded PickleError; keepUnreadable keeps just that value opaque.
+  assert.throws(() => loads(out), (err: Error & { code?: string }) => err.name === "PickleError" && /^DASK_ERR_PICKLE/.test(err.code ?? ""));
+  const mixed = loads(out, { keepUnreadable: true }) as { x: unknown; when: unknown };
+  assert.deepEqual(mixed.x, [1, "a", enc.encode("b")]);
+  assert.ok(mixed.when instanceof Serialized);
+  assert.equal(mixed.when.header["serializer"], "pickle");
   const opaque = loads(out, { deserialize: false }) as { x: Serialized; when: Serialized };
   assert.deepEqual(deserialize(opaque.x.header, opaque.x.frames), [1, "a", enc.encode("b")]);
   assert.equal(opaque.x.header["type-serialized"], "list");
   // Relay both verbatim (what a worker does with data it cannot read) and let Python read them.
-  const relayed = dumps({ op: "relay", x: opaque.x, when: opaque.when });
+  // (`when` as keepUnreadable gave it: logical frames, header without compression/split info.)
+  const relayed = dumps({ op: "relay", x: opaque.x, when: mixed.when });
   const check = py(
     `
 import datetime
