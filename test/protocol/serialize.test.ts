@@ -347,3 +347,27 @@ test("a received (compressed, sharded) Serialized inside a collection is sent as
   assert.deepEqual(top.slice(1, 4), wire.slice(1, 4));
   assert.deepEqual(top.slice(4, 7), wire.slice(1, 4));
 });
+
+test("hostile frames: random byte edits anywhere give a value or a coded DaskError, never anything else", () => {
+  const base = vectorFrames("0059_").map((f) => f.slice());
+  const ours = dumps(
+    { a: toSerialize([1, Float64Array.from([1, 2]), new Set([tuple<unknown>("k", 1)])]), z: toSerialize(new Uint8Array(30_000)) },
+    { compression: "lz4" },
+  ).map((f) => f.slice());
+  for (const frames of [base, ours]) {
+    fc.assert(
+      fc.property(fc.nat({ max: frames.length - 1 }), fc.array(fc.tuple(fc.nat(), fc.nat({ max: 255 })), { minLength: 1, maxLength: 4 }), fc.boolean(), (which, edits, opaque) => {
+        const copy = frames.map((f) => f.slice());
+        const target = copy[which]!;
+        if (target.length === 0) return;
+        for (const [at, v] of edits) target[at % target.length] = v;
+        try {
+          loads(copy, { deserialize: !opaque });
+        } catch (err) {
+          assert.ok(err instanceof DaskError, `${String(err)}`);
+        }
+      }),
+      { numRuns: 400 },
+    );
+  }
+});
