@@ -264,6 +264,16 @@ function validateOptions(o: ByteStoreOptions): { limit: number; fraction: number
   return { limit, fraction, backend };
 }
 
+/**
+ * Keys must be well-formed UTF-16: the Wasm index compares UTF-8 bytes, and a lone surrogate
+ * encodes as U+FFFD, so "a\uD800" would find "a\uFFFD". Keys from the wire are msgpack UTF-8
+ * and always well-formed; only API callers can pass such a key. put refuses it; lookups
+ * answer "absent" (such a key can never be stored). isWellFormed is ES2024 (Node >= 20).
+ */
+function wellFormed(key: string): boolean {
+  return (key as string & { isWellFormed(): boolean }).isWellFormed();
+}
+
 function spillError(what: string, key: string, cause: unknown): StoreError {
   const msg = cause instanceof Error ? cause.message : String(cause);
   return new StoreError("DASK_ERR_SPILL_FAILED", `the spill hook failed to ${what} ${JSON.stringify(key)}: ${msg}; the value stays where it was`, { cause });
@@ -307,6 +317,7 @@ export class ByteStore {
   /** Stores (or replaces) key. The frames are kept, not copied. May spill colder values. */
   put(key: string, frames: readonly Uint8Array[], header?: unknown): void {
     let nbytes = 0;
+    if (!wellFormed(key)) throw new StoreError("DASK_ERR_STORE_KEY", `key ${JSON.stringify(key)} is not well-formed UTF-16 (lone surrogate)`);
     for (let i = 0; i < frames.length; i++) nbytes += frames[i]!.byteLength;
     const slot = this.#index.put(key, nbytes);
     let error: StoreError | undefined;
@@ -330,7 +341,7 @@ export class ByteStore {
 
   /** Value of key (bumps LRU; a spilled value comes back into memory unless heavier than the target). */
   get(key: string): StoreValue | undefined {
-    const slot = this.#index.get(key);
+    const slot = wellFormed(key) ? this.#index.get(key) : -1;
     if (slot < 0) return undefined;
     if (this.#index.lastState === STATE_MEMORY) return { frames: this.#slots[slot]!, header: this.#headers[slot] };
     const frames = this.#readSpilled(key);
@@ -358,19 +369,19 @@ export class ByteStore {
 
   /** Value of key without LRU bump or unspill (a spilled value is read from the hook, left there). */
   peek(key: string): StoreValue | undefined {
-    const slot = this.#index.find(key);
+    const slot = this.#find(key);
     if (slot < 0) return undefined;
     const frames = this.#index.lastState === STATE_MEMORY ? this.#slots[slot]! : this.#readSpilled(key);
     return { frames, header: this.#headers[slot] };
   }
 
   has(key: string): boolean {
-    return this.#index.find(key) >= 0;
+    return this.#find(key) >= 0;
   }
 
   /** Removes key (and its spilled copy); false if it was absent. */
   delete(key: string): boolean {
-    const slot = this.#index.delete(key);
+    const slot = wellFormed(key) ? this.#index.delete(key) : -1;
     if (slot < 0) return false;
     const wasSpilled = this.#index.lastState === STATE_SPILLED;
     this.#keys[slot] = undefined;
@@ -389,13 +400,13 @@ export class ByteStore {
 
   /** Exact payload bytes of key (sum of its frames' lengths), or undefined. */
   nbytes(key: string): number | undefined {
-    const slot = this.#index.find(key);
+    const slot = this.#find(key);
     return slot < 0 ? undefined : this.#index.nbytes(slot);
   }
 
   /** Whether key is currently spilled (undefined if absent). */
   isSpilled(key: string): boolean | undefined {
-    const slot = this.#index.find(key);
+    const slot = this.#find(key);
     return slot < 0 ? undefined : this.#index.lastState === STATE_SPILLED;
   }
 
@@ -436,6 +447,10 @@ export class ByteStore {
   /** Size of the Wasm memory behind the index (0 for the JS index); it holds no payloads. */
   get wasmMemoryBytes(): number {
     return this.#index instanceof WasmStoreIndex ? this.#index.wasmMemoryBytes : 0;
+  }
+
+  #find(key: string): number {
+    return wellFormed(key) ? this.#index.find(key) : -1;
   }
 
   #readSpilled(key: string): Uint8Array[] {

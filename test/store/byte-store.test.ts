@@ -64,6 +64,17 @@ for (const backend of ["wasm", "js"] as const) {
     assert.equal(s.stats().memoryBytes, 0);
   });
 
+  test(`[${backend}] a key with a lone surrogate is refused and never aliases U+FFFD`, () => {
+    const s = make();
+    s.put("a\uFFFD", [bytes(1, 1)]);
+    assert.equal(s.get("a\uD800"), undefined);
+    assert.equal(s.has("a\uD800"), false);
+    assert.equal(s.delete("a\uD800"), false);
+    assert.throws(() => s.put("a\uD800", [bytes(1, 2)]), (e: unknown) => e instanceof StoreError && e.code === "DASK_ERR_STORE_KEY");
+    assert.equal(s.size, 1);
+    assert.deepEqual(s.get("a\uFFFD")!.frames, [bytes(1, 1)]);
+  });
+
   test(`[${backend}] the least recently used values are spilled first, and get brings one back`, () => {
     const hook = new MemHook();
     const s = make({ memoryLimit: 1000, target: 0.5, spill: hook }); // target 500 bytes
