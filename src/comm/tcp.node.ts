@@ -27,7 +27,9 @@ function socketTransport(socket: net.Socket): ByteTransport {
         if (chunks.length > 1) socket.uncork();
       });
     },
-    end: () => void socket.end(),
+    // FIN after what is queued, then drop the socket: a peer that never closes its side must
+    // not keep ours half-open (dask's TCP.close closes the whole stream).
+    end: () => void socket.end(() => socket.destroy()),
     destroy: () => void socket.destroy(),
   };
 }

@@ -153,7 +153,7 @@ export async function startPythonWorker(schedulerAddress: string, opts: WorkerOp
  * Runs `code` with `client` bound to a distributed.Client connected to the scheduler, and
  * returns its stdout. The script closes the client itself; a non-zero exit rejects with stderr.
  */
-export async function runPythonClient(schedulerAddress: string, code: string, opts: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<string> {
+export function runPythonClient(schedulerAddress: string, code: string, opts: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<string> {
   const script = [
     "import sys",
     "from distributed import Client",
@@ -163,21 +163,31 @@ export async function runPythonClient(schedulerAddress: string, code: string, op
     "finally:",
     "    client.close()",
   ].join("\n");
-  const p = track("python-client", ["-I", "-c", script], opts.env);
+  return runPythonScript(script, [], opts);
+}
+
+/**
+ * Runs a Python script (Debian's interpreter, `-I`) without blocking the event loop, so it can
+ * talk to servers living in this test process. Resolves with stdout; rejects on a non-zero exit
+ * (with the output tail) or after `timeoutMs`, killing the process.
+ */
+export async function runPythonScript(code: string, args: string[] = [], opts: { timeoutMs?: number; env?: Record<string, string> } = {}): Promise<string> {
+  const p = track("python", ["-I", "-c", code, ...args], opts.env);
   let stdout = "";
   p.proc.stdout!.on("data", (c: Buffer) => (stdout += c.toString("utf8")));
-  const code_ = await new Promise<number | null>((resolve, reject) => {
+  const timeoutMs = opts.timeoutMs ?? READY_TIMEOUT_MS;
+  const exit = await new Promise<number | null>((resolve, reject) => {
     const timer = setTimeout(() => {
       void p.stop();
-      reject(new Error(`python client did not finish within ${opts.timeoutMs ?? READY_TIMEOUT_MS} ms:\n${tail(p.log())}`));
-    }, opts.timeoutMs ?? READY_TIMEOUT_MS);
+      reject(new Error(`python did not finish within ${timeoutMs} ms:\n${tail(p.log())}`));
+    }, timeoutMs);
     p.proc.once("exit", (c) => {
       clearTimeout(timer);
       resolve(c);
     });
   });
   running.delete(p);
-  if (code_ !== 0) throw new Error(`python client exited ${code_}:\n${tail(p.log())}`);
+  if (exit !== 0) throw new Error(`python exited ${exit}:\n${tail(p.log())}`);
   return stdout;
 }
 
