@@ -565,7 +565,7 @@ function withEncoder<T>(root: string, fn: (enc: Encoder) => T): T {
   } finally {
     enc.busy = false;
     // Do not keep a huge buffer alive after a one-off large value.
-    if (enc.buf.length > 1 << 24) {
+    if (enc.buf.length > 1 << 20) {
       enc.buf = new Uint8Array(4096);
       enc.dv = new DataView(enc.buf.buffer);
     }

@@ -13,6 +13,7 @@ import {
 import { tuple, isTuple } from "../src/protocol/values.ts";
 import { DaskError } from "../src/errors.ts";
 import { CoreInstance } from "../src/wasm/core.ts";
+import { TokenCore, CHUNK_BYTES } from "../src/wasm/token.ts";
 import * as S from "../assembly/status.ts";
 
 const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
@@ -77,6 +78,30 @@ test("md5Batch reads views at a byteOffset and leaves the caller's bytes alone",
   const out = md5Batch(views);
   views.forEach((v, i) => assert.equal(hex(out.subarray(16 * i, 16 * i + 16)), hex(cryptoMd5(v))));
   assert.deepEqual(big, copy);
+});
+
+test("batches larger than CHUNK_BYTES are split, results unchanged, Wasm memory bounded", () => {
+  const tc = new TokenCore();
+  const big = new Uint8Array(CHUNK_BYTES - 100).map((_, i) => (i * 7) & 0xff);
+  const inputs = [ascii("a"), big, big.subarray(5), ascii("tail"), big.subarray(0, 1000), new Uint8Array(CHUNK_BYTES + 1)];
+  const out = tc.digestMany(inputs);
+  inputs.forEach((b, i) => assert.equal(hex(out.subarray(16 * i, 16 * i + 16)), hex(cryptoMd5(b)), `input ${i}`));
+  for (let r = 0; r < 4; r++) tc.digestMany([big, big, big, big]);
+  // chunk + largest single input + table, regions sized in powers of two: 4 x CHUNK_BYTES at most
+  assert.ok(tc.memoryBytes <= 4 * CHUNK_BYTES, `Wasm memory ${tc.memoryBytes}`);
+  // spans version (taskKeys' path), split across chunks too
+  const data = new Uint8Array(3 * CHUNK_BYTES).map((_, i) => (i * 13) & 0xff);
+  const ends = [10, CHUNK_BYTES, CHUNK_BYTES + 1, 2 * CHUNK_BYTES + 5, 3 * CHUNK_BYTES];
+  const hx = tc.hexSpans(data, ends, ends.length);
+  ends.forEach((e, i) => assert.equal(hx.slice(32 * i, 32 * i + 32), hex(cryptoMd5(data.subarray(i ? ends[i - 1] : 0, e))), `span ${i}`));
+  // and taskKeys over many large-argument tasks agrees with taskKey one by one
+  const tasks = Array.from({ length: 12 }, (_, i) => ({ fn: "t.js#big", args: ["x".repeat(CHUNK_BYTES / 4) + i] }));
+  assert.deepEqual(taskKeys(tasks), tasks.map((t) => taskKey(t.fn, t.args)));
+});
+
+test("md5 inputs that are not Uint8Arrays are refused with a code", () => {
+  assert.throws(() => md5Batch([ascii("a"), [1, 2] as unknown as Uint8Array]), (e: unknown) => e instanceof DaskError && e.code === "DASK_ERR_TOKEN_INPUT" && /input 1/.test(e.message));
+  assert.throws(() => md5("abc" as unknown as Uint8Array), (e: unknown) => e instanceof DaskError && e.code === "DASK_ERR_TOKEN_INPUT");
 });
 
 test("md5Batch kernel refuses inconsistent tables with status codes, never a trap", () => {
