@@ -46,11 +46,11 @@ export type FrameBackend = "js" | "wasm";
 
 /**
  * Default backend: "js", unless DASK_WASM_BACKEND=wasm (read once, at the first reader).
- * bench/micro/frames.bench.ts, 2026-11-23, Node 24.21, 2 x AMD EPYC (shared, load 1-3), 3 runs:
- *   prelude parse alone: Wasm 87-164 ns/call vs TS twin 40-110 ns, Wasm/JS 0.33-0.67x (the copy
+ * bench/micro/frames.bench.ts, 2026-11-23, Node 24.21, 2 x AMD EPYC, shared (load 1-6), 5 runs:
+ *   prelude parse alone: Wasm 87-245 ns/call vs TS twin 40-124 ns, Wasm/JS 0.33-0.71x (the copy
  *   into Wasm memory, the call and reading the lengths back cost more than reading three u64s);
- *   10,000 x 200 B messages in 64 KiB chunks: Wasm/JS 0.63-0.95x;
- *   one 100 MB message: within noise of each other and of Buffer.copy (prelude cost is noise).
+ *   10,000 x 200 B messages in 64 KiB chunks: Wasm/JS 0.4-0.95x, never above 1;
+ *   one 100 MB message: within noise of each other and of Buffer.copy (one prelude per 100 MB).
  * The Wasm kernel stays as the checked twin (differential test) and for hosts where it may win.
  */
 let defaultBackend: FrameBackend | undefined;
