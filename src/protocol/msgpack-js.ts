@@ -9,7 +9,7 @@
 // Decoded `bin` values are views (subarray) into the input bytes, not copies: a dask frame is
 // owned by its message, and copying a 10 MB payload would double its cost. A caller that keeps
 // a bin after reusing the input buffer must copy it.
-import { errorFromStatus } from "../errors.ts";
+import { ConfigError, errorFromStatus } from "../errors.ts";
 import * as S from "../../assembly/status.ts";
 
 /** Limits applied while decoding; every one is checked before anything of that size is allocated. */
@@ -67,8 +67,17 @@ export interface DecodeConfig extends DecodeLimits {
   objectHook: ((obj: Record<string, unknown>) => unknown) | undefined;
 }
 
+const LIMIT_NAMES = ["maxDepth", "maxStrBytes", "maxBinBytes", "maxArrayLength", "maxMapLength"] as const;
+
+/** Options resolved against the defaults; a limit that is not a number >= 0 is a ConfigError naming it. */
 export function decodeConfig(options?: DecodeOptions): DecodeConfig {
   const o = options ?? {};
+  if (options !== undefined) {
+    for (const name of LIMIT_NAMES) {
+      const v = o[name];
+      if (v !== undefined && !(typeof v === "number" && v >= 0)) throw new ConfigError(`options.${name} must be a number >= 0, got ${String(v)}`);
+    }
+  }
   return {
     maxDepth: o.maxDepth ?? DEFAULT_DECODE_LIMITS.maxDepth,
     maxStrBytes: o.maxStrBytes ?? DEFAULT_DECODE_LIMITS.maxStrBytes,

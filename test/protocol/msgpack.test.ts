@@ -237,6 +237,11 @@ print(json.dumps([msgpack.dumps(conv(v), use_bin_type=True).hex() for v in vals]
         throwsCode(() => decode(encode([[1]]), { maxDepth: 1 }), "DASK_ERR_MSGPACK_TOO_DEEP");
         assert.deepEqual(decode(encode([[1]]), { maxDepth: 2 }), [[1]]);
       });
+      it("a limit that is not a number >= 0 is a ConfigError naming the option", () => {
+        assert.throws(() => decode(hex("c0"), { maxDepth: -1 }), /options\.maxDepth/);
+        assert.throws(() => decode(hex("c0"), { maxStrBytes: Number.NaN }), (e: unknown) => (e as { code?: string }).code === "DASK_ERR_CONFIG");
+        assert.equal(decode(hex("c0"), { maxMapLength: Number.POSITIVE_INFINITY }), null);
+      });
       it("nesting just under / at / over the default maxDepth", () => {
         const depth = DEFAULT_DECODE_LIMITS.maxDepth;
         const nested = (n: number, open: number): Uint8Array => {
