@@ -219,10 +219,17 @@ class JsDecoder {
     if (this.pos + n > this.end) fail(S.ERR_MSGPACK_TRUNCATED, this.pos, `need ${n} more bytes`);
   }
 
+  /**
+   * One value at `pos`. `depth` = containers already open around it; checks happen in the same
+   * order as in the Wasm kernel (length limit, then depth, then bytes present) so both backends
+   * report the same code for the same bytes.
+   */
   value(depth: number): unknown {
     if (this.pos >= this.end) fail(S.ERR_MSGPACK_TRUNCATED, this.pos);
     const start = this.pos;
     const b = this.bytes[this.pos++]!;
+    // The fix-forms first: positive/negative fixint, fixmap, fixarray, fixstr cover most bytes
+    // of a dask message.
     if (b <= 0x7f) return b;
     if (b >= 0xe0) return b - 0x100;
     if (b <= 0x8f) return this.map(b & 0x0f, depth, start);
@@ -453,6 +460,7 @@ class JsEncoder {
     this.buf[this.pos++] = b;
   }
 
+  /** Writes one value; `depth` counts open containers (MAX_ENCODE_DEPTH guards cycles). */
   value(v: unknown, depth: number): void {
     switch (typeof v) {
       case "string":
@@ -638,6 +646,7 @@ class JsEncoder {
     }
   }
 
+  /** bin 8/16/32; one `set` copies the payload (the only copy a large value gets here). */
   bin(u: Uint8Array): void {
     const len = u.length;
     if (len > 0xffffffff) throw errorFromStatus(S.ERR_MSGPACK_UNSUPPORTED, `bin of ${len} bytes`);
@@ -661,6 +670,11 @@ class JsEncoder {
     this.pos += len;
   }
 
+  /**
+   * Containers and boxed values. Plain objects are tested before instanceof checks because they
+   * are most of a message; `mayReplace` is false for a replacer's own result, so a replacer that
+   * returns something unsupported gets an error instead of being called in a loop.
+   */
   object(v: object, depth: number, mayReplace: boolean): void {
     if (depth >= MAX_ENCODE_DEPTH) throw errorFromStatus(S.ERR_MSGPACK_TOO_DEEP, `encoding deeper than ${MAX_ENCODE_DEPTH} (a cycle?)`);
     if (Array.isArray(v)) {
