@@ -32,8 +32,9 @@ const JS_CODEC: Codec = Object.freeze({ backend: "js" as const, decode: decodeJs
  * Why js is the default: the Wasm tape decoder validates and tokenizes fast, but JS must still
  * walk the tape and build every value, so it only adds the copy into Wasm memory and the
  * boundary crossing. bench/micro/msgpack.bench.ts, 2026-11-23, Node 24.21, 2 x AMD EPYC (shared,
- * noisy host; best of 30): 1,000 compute-task messages decode in 1.68 ms (js) vs 2.22 ms (wasm);
- * a 10 MB bin decodes in < 1 us (js, a view) vs ~290 us (wasm, copies the input in).
+ * loaded host): 1,000 compute-task messages decode in 1.32 ms (js) vs 1.98 ms (wasm); a 10 MB
+ * bin decodes in 430 ns (js, a view) vs 304 us (wasm, copies the input in). A separate
+ * best-of-30 run agreed: 1.68 ms vs 2.22 ms.
  */
 export function createCodec(kind?: Backend): Codec {
   const want = kind ?? selectedBackend();
