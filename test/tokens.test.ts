@@ -12,6 +12,7 @@ import {
 } from "../src/tokens.ts";
 import { tuple, isTuple } from "../src/protocol/values.ts";
 import { DaskError } from "../src/errors.ts";
+import { readFileSync } from "node:fs";
 import { CoreInstance } from "../src/wasm/core.ts";
 import { TokenCore, CHUNK_BYTES } from "../src/wasm/token.ts";
 import * as S from "../assembly/status.ts";
@@ -103,6 +104,23 @@ test("md5 inputs that are not Uint8Arrays are refused with a code", () => {
   assert.throws(() => md5Batch([ascii("a"), [1, 2] as unknown as Uint8Array]), (e: unknown) => e instanceof DaskError && e.code === "DASK_ERR_TOKEN_INPUT" && /input 1/.test(e.message));
   assert.throws(() => md5("abc" as unknown as Uint8Array), (e: unknown) => e instanceof DaskError && e.code === "DASK_ERR_TOKEN_INPUT");
 });
+
+for (const file of ["core.wasm", "core.debug.wasm"]) {
+  test(`${file} exports the token kernel (ABI 1) and hashes with it`, () => {
+    const mod = new WebAssembly.Module(readFileSync(new URL(`../build/${file}`, import.meta.url)));
+    const core = new CoreInstance(mod);
+    const ex = core.exports as unknown as { md5Batch(count: number, dataLen: number, hex: number): number; tokenVersion(): number };
+    assert.equal(ex.tokenVersion(), 1);
+    const table = core.region(S.REGION_TOKEN_IN, 8 + 3);
+    const out = core.region(S.REGION_TOKEN_OUT, 32);
+    const dv = core.dv();
+    dv.setUint32(table, 0, true);
+    dv.setUint32(table + 4, 3, true);
+    core.u8().set(ascii("abc"), table + 8);
+    assert.equal(ex.md5Batch(1, 3, 1), 1);
+    assert.equal(Buffer.from(core.u8().subarray(out, out + 32)).toString("latin1"), "900150983cd24fb0d6963f7d28e17f72");
+  });
+}
 
 test("md5Batch kernel refuses inconsistent tables with status codes, never a trap", () => {
   const core = new CoreInstance();
