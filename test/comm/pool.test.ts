@@ -3,7 +3,7 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { ConnectionPool } from "../../src/comm/pool.ts";
-import { Server } from "../../src/comm/server.ts";
+import { Server, type RpcHandler } from "../../src/comm/server.ts";
 import { connect, registerBackend } from "../../src/comm/registry.ts";
 import { inprocConnect, inprocListen } from "../../src/comm/inproc.ts";
 import type { Comm } from "../../src/comm/comm.ts";
@@ -13,7 +13,7 @@ after(async () => {
   await Promise.all(servers.map((s) => s.close()));
 });
 
-async function inprocServer(handlers: ConstructorParameters<typeof Server>[0]["handlers"] = {}): Promise<string> {
+async function inprocServer(handlers: Record<string, RpcHandler> = {}): Promise<string> {
   const s = new Server({ handlers: { ping: () => "pong", ...handlers } });
   servers.push(s);
   return s.listen("inproc://0");
