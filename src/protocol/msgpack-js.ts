@@ -369,7 +369,8 @@ class JsDecoder {
       // fixstr keys (all dask field names) go through the key cache
       const b = this.pos < this.end ? this.bytes[this.pos]! : 0;
       let k: unknown;
-      if (b >= 0xa0 && b <= 0xbf && this.pos + 1 + (b & 0x1f) <= this.end) {
+      // (anything unusual, a limit or a truncation, takes the general path and its checks)
+      if (b >= 0xa0 && b <= 0xbf && (b & 0x1f) <= this.cfg.maxStrBytes && this.pos + 1 + (b & 0x1f) <= this.end) {
         k = readKey(this.bytes, this.pos + 1, b & 0x1f, false);
         this.pos += 1 + (b & 0x1f);
       } else {

@@ -231,6 +231,8 @@ print(json.dumps([msgpack.dumps(conv(v), use_bin_type=True).hex() for v in vals]
       it("each limit has its own code", () => {
         throwsCode(() => decode(encode("abcd"), { maxStrBytes: 3 }), "DASK_ERR_MSGPACK_STR_TOO_LARGE");
         assert.equal(decode(encode("abc"), { maxStrBytes: 3 }), "abc");
+        // map keys too (they take the key-cache path; the differential fuzz below found this)
+        throwsCode(() => decode(hex("81 a2 6162 01"), { maxStrBytes: 1 }), "DASK_ERR_MSGPACK_STR_TOO_LARGE");
         throwsCode(() => decode(encode(new Uint8Array(4)), { maxBinBytes: 3 }), "DASK_ERR_MSGPACK_BIN_TOO_LARGE");
         throwsCode(() => decode(encode([1, 2, 3, 4]), { maxArrayLength: 3 }), "DASK_ERR_MSGPACK_ARRAY_TOO_LONG");
         throwsCode(() => decode(encode({ a: 1, b: 2 }), { maxMapLength: 1 }), "DASK_ERR_MSGPACK_MAP_TOO_LONG");
@@ -346,6 +348,35 @@ describe("msgpack module-level functions", () => {
     const want = process.env.DASK_WASM_BACKEND || "js";
     assert.equal(m.backend(), want);
     assert.deepStrictEqual(m.decode(m.encode({ op: "ping", n: [1, 2n ** 63n] })), { op: "ping", n: [1, 2n ** 63n] });
+  });
+});
+
+describe("msgpack backends agree on arbitrary bytes (kernel vs TS twin)", () => {
+  const js = createCodec("js");
+  const wasm = createCodec("wasm");
+  /** The value, or the error code, a backend produces. */
+  const outcome = (c: typeof js, b: Uint8Array, o?: object): unknown => {
+    try {
+      return { value: c.decode(b, o) };
+    } catch (e) {
+      return { code: (e as { code?: string }).code ?? String(e) };
+    }
+  };
+  it("random bytes and mutated valid messages: same value or same error code", () => {
+    const mutated = fc
+      .tuple(common, fc.nat(), fc.integer({ min: 0, max: 255 }))
+      .map(([v, at, byte]) => {
+        const b = js.encode(v).slice();
+        b[at % b.length] = byte;
+        return b;
+      });
+    const limits = fc.record({ maxDepth: fc.integer({ min: 0, max: 4 }), maxStrBytes: fc.integer({ min: 0, max: 40 }), maxArrayLength: fc.integer({ min: 0, max: 5 }), maxMapLength: fc.integer({ min: 0, max: 5 }), maxBinBytes: fc.integer({ min: 0, max: 40 }) });
+    fc.assert(
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 64 }), mutated), fc.option(limits), (b, o) => {
+        assert.deepStrictEqual(outcome(wasm, b, o ?? undefined), outcome(js, b, o ?? undefined));
+      }),
+      { numRuns: 3000 },
+    );
   });
 });
 
