@@ -83,6 +83,25 @@ describe("msgpack on captured dask traffic", () => {
       if (kind === "js") console.log(`# ${vectors.length} messages, ${checked} msgpack frames checked`);
     });
   }
+  for (const kind of ["js", "wasm"] as const) {
+    const codec = createCodec(kind);
+    it(`${kind}: every strict prefix of every captured msgpack frame (<= 4 KiB) is DASK_ERR_MSGPACK_TRUNCATED`, () => {
+      let prefixes = 0;
+      for (const v of vectors) {
+        const frames = splitFrames(v.bytes);
+        for (const i of msgpackFrames(frames)) {
+          const frame = frames[i]!;
+          if (frame.length > 4096) continue;
+          for (let n = 0; n < frame.length; n++) {
+            assert.throws(() => codec.decode(frame.subarray(0, n)), (e: unknown) => (e as { code?: string }).code === "DASK_ERR_MSGPACK_TRUNCATED", `${v.name} frame ${i} cut at ${n}`);
+            prefixes++;
+          }
+        }
+      }
+      assert.ok(prefixes > 10_000);
+    });
+  }
+
   it("sub-headers were among them, and the reference decoded most frames", () => {
     console.log(`# sub-headers checked: ${subHeaders} (both backends), reference refused: ${refused}`);
     assert.ok(subHeaders > 0);
