@@ -16,7 +16,7 @@
 // This module does no IO itself: spilling goes through the injected synchronous SpillHook
 // (disk-spill.ts is the Node one). It never copies payload bytes: put keeps the caller's
 // Uint8Arrays (callers must not mutate them afterwards) and get returns them.
-import { StoreError, ConfigError } from "../errors.ts";
+import { StoreError, ConfigError, WasmError } from "../errors.ts";
 import { envFlag } from "../runtime/wasm-source.ts";
 import { STATE_FREE, STATE_MEMORY, STATE_SPILLED, WasmStoreIndex, type EntryState, type StoreIndex } from "../wasm/store.ts";
 
@@ -42,6 +42,8 @@ export interface ByteStoreOptions {
    * stored; a get still returned nothing because it throws). Either way nothing is lost.
    */
   onSpillError?: (error: StoreError) => void;
+  /** Makes the index (overrides `backend`); for tests and alternative indexes. */
+  index?: () => StoreIndex;
 }
 
 export interface StoreStats {
@@ -61,6 +63,8 @@ export interface StoreStats {
   overLimit: boolean;
   /** bytes of the index itself (Wasm index blocks; 0 for the JS index) */
   indexBytes: number;
+  /** times the index trapped and was rebuilt from the store's own records */
+  indexRebuilds: number;
 }
 
 export interface StoreValue {
@@ -286,7 +290,8 @@ function spillError(what: string, key: string, cause: unknown): StoreError {
  * pulling it into memory.
  */
 export class ByteStore {
-  readonly #index: StoreIndex;
+  #index: StoreIndex;
+  readonly #makeIndex: () => StoreIndex;
   readonly #spill: SpillHook | undefined;
   readonly #onSpillError: ((error: StoreError) => void) | undefined;
   readonly #limit: number;
@@ -295,13 +300,17 @@ export class ByteStore {
   #keys: (string | undefined)[] = [];
   #slots: (Uint8Array[] | undefined)[] = [];
   #headers: unknown[] = [];
+  // Slot id -> nbytes, mirrored from the index so a trapped Wasm index can be rebuilt.
+  #nbytes: number[] = [];
+  #rebuilds = 0;
   #spills = 0;
   #unspills = 0;
   #spillErrors = 0;
 
   constructor(options: ByteStoreOptions = {}) {
     const { limit, fraction, backend } = validateOptions(options);
-    this.#index = backend === "wasm" ? new WasmStoreIndex() : new MapIndex();
+    this.#makeIndex = options.index ?? (backend === "wasm" ? () => new WasmStoreIndex() : () => new MapIndex());
+    this.#index = this.#makeIndex();
     this.#spill = options.spill;
     this.#onSpillError = options.onSpillError;
     this.#limit = limit;
@@ -316,6 +325,14 @@ export class ByteStore {
 
   /** Stores (or replaces) key. The frames are kept, not copied. May spill colder values. */
   put(key: string, frames: readonly Uint8Array[], header?: unknown): void {
+    try {
+      this.#put(key, frames, header);
+    } catch (err) {
+      throw this.#recover(err);
+    }
+  }
+
+  #put(key: string, frames: readonly Uint8Array[], header: unknown): void {
     let nbytes = 0;
     if (!wellFormed(key)) throw new StoreError("DASK_ERR_STORE_KEY", `key ${JSON.stringify(key)} is not well-formed UTF-16 (lone surrogate)`);
     for (let i = 0; i < frames.length; i++) nbytes += frames[i]!.byteLength;
@@ -334,6 +351,7 @@ export class ByteStore {
     this.#keys[slot] = key;
     this.#slots[slot] = frames.slice();
     this.#headers[slot] = header;
+    this.#nbytes[slot] = nbytes;
     const ev = this.#index.evictions();
     if (ev.length > 0) error = this.#spillSlots(ev) ?? error;
     if (error) this.#report(error);
@@ -341,6 +359,14 @@ export class ByteStore {
 
   /** Value of key (bumps LRU; a spilled value comes back into memory unless heavier than the target). */
   get(key: string): StoreValue | undefined {
+    try {
+      return this.#get(key);
+    } catch (err) {
+      throw this.#recover(err);
+    }
+  }
+
+  #get(key: string): StoreValue | undefined {
     const slot = wellFormed(key) ? this.#index.get(key) : -1;
     if (slot < 0) return undefined;
     if (this.#index.lastState === STATE_MEMORY) return { frames: this.#slots[slot]!, header: this.#headers[slot] };
@@ -356,8 +382,10 @@ export class ByteStore {
       this.#report(spillError("remove", key, err));
       return { frames, header };
     }
-    this.#index.unspill(slot);
+    // Frames first: if the index traps inside unspill, the rebuild sees the value in memory
+    // (where it now is; the hook's copy is gone).
     this.#slots[slot] = frames;
+    this.#index.unspill(slot);
     this.#unspills++;
     const ev = this.#index.evictions();
     if (ev.length > 0) {
@@ -369,19 +397,33 @@ export class ByteStore {
 
   /** Value of key without LRU bump or unspill (a spilled value is read from the hook, left there). */
   peek(key: string): StoreValue | undefined {
-    const slot = this.#find(key);
+    let slot: number;
+    try {
+      slot = this.#find(key);
+    } catch (err) {
+      throw this.#recover(err);
+    }
     if (slot < 0) return undefined;
     const frames = this.#index.lastState === STATE_MEMORY ? this.#slots[slot]! : this.#readSpilled(key);
     return { frames, header: this.#headers[slot] };
   }
 
   has(key: string): boolean {
-    return this.#find(key) >= 0;
+    try {
+      return this.#find(key) >= 0;
+    } catch (err) {
+      throw this.#recover(err);
+    }
   }
 
   /** Removes key (and its spilled copy); false if it was absent. */
   delete(key: string): boolean {
-    const slot = wellFormed(key) ? this.#index.delete(key) : -1;
+    let slot: number;
+    try {
+      slot = wellFormed(key) ? this.#index.delete(key) : -1;
+    } catch (err) {
+      throw this.#recover(err);
+    }
     if (slot < 0) return false;
     const wasSpilled = this.#index.lastState === STATE_SPILLED;
     this.#keys[slot] = undefined;
@@ -400,14 +442,22 @@ export class ByteStore {
 
   /** Exact payload bytes of key (sum of its frames' lengths), or undefined. */
   nbytes(key: string): number | undefined {
-    const slot = this.#find(key);
-    return slot < 0 ? undefined : this.#index.nbytes(slot);
+    try {
+      const slot = this.#find(key);
+      return slot < 0 ? undefined : this.#index.nbytes(slot);
+    } catch (err) {
+      throw this.#recover(err);
+    }
   }
 
   /** Whether key is currently spilled (undefined if absent). */
   isSpilled(key: string): boolean | undefined {
-    const slot = this.#find(key);
-    return slot < 0 ? undefined : this.#index.lastState === STATE_SPILLED;
+    try {
+      const slot = this.#find(key);
+      return slot < 0 ? undefined : this.#index.lastState === STATE_SPILLED;
+    } catch (err) {
+      throw this.#recover(err);
+    }
   }
 
   /** Keys in an unspecified order (slot order). */
@@ -421,7 +471,11 @@ export class ByteStore {
 
   /** In-memory keys, coldest (next to spill) first. */
   lruKeys(): string[] {
-    return this.#index.lruOrder().map((s) => this.#keys[s]!);
+    try {
+      return this.#index.lruOrder().map((s) => this.#keys[s]!);
+    } catch (err) {
+      throw this.#recover(err);
+    }
   }
 
   get size(): number {
@@ -441,12 +495,52 @@ export class ByteStore {
       targetBytes: this.#targetBytes,
       overLimit: this.#limit > 0 && memoryBytes > this.#limit,
       indexBytes: this.#index.indexBytes,
+      indexRebuilds: this.#rebuilds,
     };
   }
 
   /** Size of the Wasm memory behind the index (0 for the JS index); it holds no payloads. */
   get wasmMemoryBytes(): number {
     return this.#index instanceof WasmStoreIndex ? this.#index.wasmMemoryBytes : 0;
+  }
+
+  /**
+   * A trap inside the Wasm index is a bug (STYLE.md §5): its memory can no longer be trusted.
+   * The store rebuilds a fresh index from what JS holds (key, nbytes, in memory or spilled per
+   * slot), which is always in step because JS records change only after the index call that
+   * they follow succeeded. LRU order is lost (rebuilt in slot order). The operation that
+   * trapped is reported as a coded WasmError; any other error passes through unchanged.
+   */
+  #recover(err: unknown): unknown {
+    const trapped = err instanceof WebAssembly.RuntimeError || (err instanceof WasmError && (err.code === "DASK_ERR_WASM_ABORT" || err.code === "DASK_ERR_WASM_TRAP"));
+    if (!trapped) return err;
+    const idx = this.#makeIndex();
+    idx.setTarget(0); // re-inserting must not pick anything to spill
+    const keys: (string | undefined)[] = [];
+    const slots: (Uint8Array[] | undefined)[] = [];
+    const headers: unknown[] = [];
+    const nbytes: number[] = [];
+    let n = 0;
+    for (let s = 0; s < this.#keys.length; s++) {
+      const key = this.#keys[s];
+      if (key === undefined) continue;
+      const ns = idx.put(key, this.#nbytes[s]!);
+      keys[ns] = key;
+      slots[ns] = this.#slots[s];
+      headers[ns] = this.#headers[s];
+      nbytes[ns] = this.#nbytes[s]!;
+      if (slots[ns] === undefined) idx.markSpilled(ns);
+      n++;
+    }
+    idx.setTarget(this.#targetBytes);
+    this.#index = idx;
+    this.#keys = keys;
+    this.#slots = slots;
+    this.#headers = headers;
+    this.#nbytes = nbytes;
+    this.#rebuilds++;
+    const msg = err instanceof Error ? err.message : String(err);
+    return new WasmError("DASK_ERR_WASM_TRAP", `the store index trapped (${msg}); it was rebuilt from the ${n} keys the store holds (LRU order reset); the operation may not have completed`, { cause: err });
   }
 
   #find(key: string): number {

@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { readFileSync } from "node:fs";
 import { ByteStore, type ByteStoreOptions, type SpillHook } from "../../src/store/byte-store.ts";
 import { DiskSpill } from "../../src/store/disk-spill.ts";
-import { ConfigError, StoreError } from "../../src/errors.ts";
+import { ConfigError, StoreError, WasmError } from "../../src/errors.ts";
+import { WasmStoreIndex, type StoreIndex } from "../../src/wasm/store.ts";
 
 class MemHook implements SpillHook {
   readonly files = new Map<string, Uint8Array[]>();
@@ -204,6 +205,69 @@ for (const backend of ["wasm", "js"] as const) {
     for (let i = 0; i < 80; i += 2) s.delete(`chunk-${i}`);
     assert.equal(s.stats().memoryBytes, 40 * 2 ** 26);
   });
+}
+
+/**
+ * A Wasm index that traps on the next call of `op`, either before the call reaches the
+ * instance or after it changed the instance's state (both leave a memory JS cannot trust).
+ */
+function trappingIndex(arm: { op: string; when: "before" | "after" } | undefined): () => StoreIndex {
+  return () => {
+    const real = new WasmStoreIndex();
+    return new Proxy(real, {
+      get(target, prop) {
+        const v = Reflect.get(target, prop, target) as unknown;
+        if (typeof v !== "function") return v;
+        return (...args: unknown[]) => {
+          const hit = arm !== undefined && prop === arm.op;
+          if (hit && arm!.when === "before") { arm = undefined; throw new WebAssembly.RuntimeError("unreachable"); }
+          const r = (v as (...a: unknown[]) => unknown).apply(target, args);
+          if (hit) { arm = undefined; throw new WebAssembly.RuntimeError("memory access out of bounds"); }
+          return r;
+        };
+      },
+    }) as StoreIndex;
+  };
+}
+
+for (const when of ["before", "after"] as const) {
+  for (const [op, action] of [
+    ["put", (s: ByteStore) => s.put("new", [bytes(100, 9)])],
+    ["markSpilled", (s: ByteStore) => s.put("new", [bytes(100, 9)])],
+    ["get", (s: ByteStore) => s.get("k0")],
+    ["unspill", (s: ByteStore) => s.get("k0")],
+    ["delete", (s: ByteStore) => s.delete("k1")],
+  ] as const) {
+    test(`a trap in the Wasm index (${op}, ${when} the call) is coded, the index is rebuilt, nothing is lost`, () => {
+      const hook = new MemHook();
+      const arm: { op: string; when: "before" | "after" } = { op: "none", when };
+      const s = new ByteStore({ memoryLimit: 1000, target: 0.5, spill: hook, index: trappingIndex(arm) });
+      const want = new Map<string, Uint8Array[]>();
+      for (let i = 0; i < 8; i++) {
+        want.set(`k${i}`, [bytes(100, i)]);
+        s.put(`k${i}`, [bytes(100, i)]);
+      }
+      assert.equal(s.isSpilled("k0"), true, "k0 is cold and spilled, so get(k0) unspills");
+      arm.op = op;
+      assert.throws(() => action(s), (e: unknown) => e instanceof WasmError && e.code === "DASK_ERR_WASM_TRAP" && e.cause instanceof WebAssembly.RuntimeError);
+      assert.equal(arm.op, op, "the trap fired once");
+      assert.equal(s.stats().indexRebuilds, 1);
+      // The key the failed action touched may or may not have been applied; every other key is intact.
+      const present = [...s.keys()];
+      for (const k of want.keys()) if (k !== "k1" || op !== "delete") assert.ok(present.includes(k), `${k} kept`);
+      let total = 0;
+      for (const k of present) {
+        const v = s.get(k)!;
+        if (want.has(k)) assert.deepEqual(v.frames, want.get(k));
+        total += s.nbytes(k)!;
+      }
+      const st = s.stats();
+      assert.equal(st.memoryBytes + st.spilledBytes, total);
+      assert.equal(st.keys, present.length);
+      for (const k of present) if (s.isSpilled(k)) assert.ok(hook.files.has(k), `spilled ${k} still in the hook`);
+      assert.ok(st.memoryBytes <= st.targetBytes, "spilling works on the rebuilt index");
+    });
+  }
 }
 
 test("DiskSpill detects a corrupt file instead of returning wrong bytes", () => {
