@@ -374,6 +374,15 @@ test("same value, same token: NaNs, kwargs omitted or empty, equal but distinct 
   assert.equal(tokenize(new Uint8Array([9, 1, 2, 9]).subarray(1, 3)), tokenize(new Uint8Array([1, 2])));
 });
 
+test("hostile keys: __proto__ and prototype-less objects are ordinary data", () => {
+  const withProto = JSON.parse('{"__proto__": {"x": 1}, "a": 2}') as Record<string, unknown>;
+  assert.notEqual(tokenize(withProto), tokenize({ a: 2 }));
+  assert.deepEqual(decode(canonicalEncode(withProto)), ["O", [["S", "__proto__"], ["O", [["S", "x"], ["I", 1]]]], [["S", "a"], ["I", 2]]]);
+  const bare = Object.assign(Object.create(null), { a: 2 }) as Record<string, unknown>;
+  assert.equal(tokenize(bare), tokenize({ a: 2 }));
+  assert.equal(({} as Record<string, unknown>).x, undefined, "no prototype pollution");
+});
+
 test("__dask_tokenize__ stands in for the object, and may itself call tokenize()", () => {
   class Future {
     key: string;

@@ -92,10 +92,11 @@ export class TokenCore {
         let off = 0;
         for (let i = from; i < last; i++) {
           const b = inputs[i]!;
+          const len = b.byteLength;
           dv.setUint32(table + (i - from) * 8, off, true);
-          dv.setUint32(table + (i - from) * 8 + 4, b.byteLength, true);
+          dv.setUint32(table + (i - from) * 8 + 4, len, true);
           u8.set(b, data + off);
-          off += b.byteLength;
+          off += len;
         }
       }, (out) => result.set(out, 16 * from));
       first = last;
