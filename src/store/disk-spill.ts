@@ -19,6 +19,8 @@ import type { SpillHook } from "./byte-store.ts";
 export class DiskSpill implements SpillHook {
   readonly directory: string;
   #closed = false;
+  // Usage counters for stats and tests; the store's index is the authority on what is spilled,
+  // these only track what this directory holds (headers included).
   #files = 0;
   #bytes = 0;
   readonly #sizes = new Map<string, number>();
@@ -37,6 +39,7 @@ export class DiskSpill implements SpillHook {
     if (this.#closed) throw new StoreError("DASK_ERR_SPILL_CLOSED", `spill directory ${this.directory} was closed`);
   }
 
+  /** Writes key's frames (replacing any earlier file); throws on any fs error, writing nothing. */
   write(key: string, frames: readonly Uint8Array[]): void {
     this.#open();
     const head = new Uint8Array(4 + 8 * frames.length);
@@ -82,6 +85,11 @@ export class DiskSpill implements SpillHook {
     this.#sizes.set(key, size);
   }
 
+  /**
+   * The frames of key, as views over one buffer read in a single call (no per-frame copy).
+   * Every length is checked against the file size so a truncated file is an error, never
+   * short or shifted frames.
+   */
   read(key: string): Uint8Array[] {
     this.#open();
     const buf = readFileSync(this.#path(key));
@@ -103,6 +111,7 @@ export class DiskSpill implements SpillHook {
     return frames;
   }
 
+  /** Deletes key's file; throws (ENOENT) if there is none, so a store bug cannot go unnoticed. */
   remove(key: string): void {
     this.#open();
     unlinkSync(this.#path(key));
