@@ -48,7 +48,10 @@ export interface WorkerStateOptions {
   threads?: Map<string, number>;
   /** Abstract resources, e.g. {wasm: 2} (see DESIGN.md "Tasks"). */
   resources?: Readonly<Record<string, number>>;
+  /** Concurrent incoming transfers (Python 9999 here; the Worker passes its config, 4). */
   transferIncomingCountLimit?: number;
+  /** The count limit applies only past this many bytes in flight (Python 10e6). */
+  transferIncomingBytesThrottleThreshold?: number;
   transferIncomingBytesLimit?: number;
   transferMessageBytesLimit?: number;
   /** Check every touched task after each transition and the whole state after each stimulus. */
@@ -194,7 +197,7 @@ export class WorkerState {
   //: Transfers started since creation.
   transferIncomingCountTotal = 0;
   //: transferIncomingCountLimit applies only once this many bytes are in flight (Python 10 MB).
-  readonly transferIncomingBytesThrottleThreshold = 10_000_000;
+  readonly transferIncomingBytesThrottleThreshold: number;
   //: Peers that answered busy recently; not asked until RetryBusyWorkerEvent.
   readonly busyWorkers = new Set<string>();
   //: Decremented per compute-task and appended to the priority: LIFO among equal priorities.
@@ -229,7 +232,8 @@ export class WorkerState {
 
   constructor(options: WorkerStateOptions = {}) {
     checkCount("nthreads", options.nthreads, 1, false);
-    checkCount("transferIncomingCountLimit", options.transferIncomingCountLimit, 1, false);
+    checkCount("transferIncomingCountLimit", options.transferIncomingCountLimit, 0, false);
+    checkCount("transferIncomingBytesThrottleThreshold", options.transferIncomingBytesThrottleThreshold, 0, false);
     checkCount("transferIncomingBytesLimit", options.transferIncomingBytesLimit, 0, true);
     checkCount("transferMessageBytesLimit", options.transferMessageBytesLimit, 0, true);
     checkCount("logLength", options.logLength, 1, false);
@@ -248,6 +252,7 @@ export class WorkerState {
     this.availableResources = { ...this.totalResources };
     this.validate = options.validate ?? true;
     this.transferIncomingCountLimit = options.transferIncomingCountLimit ?? 9999;
+    this.transferIncomingBytesThrottleThreshold = options.transferIncomingBytesThrottleThreshold ?? 10_000_000;
     this.transferMessageBytesLimit = options.transferMessageBytesLimit ?? Infinity;
     this.transferIncomingBytesLimit = options.transferIncomingBytesLimit ?? Infinity;
     this.transitionCounterMax = options.transitionCounterMax ?? false;

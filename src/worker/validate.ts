@@ -190,7 +190,12 @@ export function validateState(ws: WorkerState): void {
     ts.state === s || ((ts.state === "cancelled" || ts.state === "resumed") && ts.previous === s);
   for (const ts of ws.executing) assert(inState(ts, "executing"), () => `${ts} in executing`);
   for (const ts of ws.longRunning) assert(inState(ts, "long-running"), () => `${ts} in longRunning`);
-  for (const ts of ws.inFlightTasks) assert(inState(ts, "flight"), () => `${ts} in inFlightTasks`);
+  // A scatter (update_data) may put a key in memory, or fail it, while its transfer is still
+  // open; it stays in inFlightTasks until the GatherDep reports back (Python
+  // `_gather_dep_done_common` docstring).
+  for (const ts of ws.inFlightTasks) {
+    assert(inState(ts, "flight") || ((ts.state === "memory" || ts.state === "error") && !ts.done), () => `${ts} in inFlightTasks`);
+  }
   for (const ts of ws.waiting) assert(ts.state === "waiting");
   // No stale TaskState objects (a forgotten task recreated under the same key) in any collection.
   const collections = [...ws.dataNeeded.values(), ws.missingDepFlight, ws.ready, ws.constrained, ws.inFlightTasks, ws.executing, ws.longRunning, ws.waiting];
