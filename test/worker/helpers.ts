@@ -53,8 +53,8 @@ const sortKeys = (keys: readonly Key[]): Key[] => [...keys].sort((a, b) => (keyI
 /** Python compares GatherDep.to_gather as a set, and builds request-refresh-who-has keys from a
  *  set: the order among equal-priority keys is not part of the contract, so compare sorted. */
 function normalise<T extends Instruction | InstructionMatch>(i: T): T {
-  if (i instanceof GatherDep) return new GatherDep({ ...i, to_gather: sortKeys(i.to_gather) }) as T;
-  if (i instanceof RequestRefreshWhoHasMsg) return new RequestRefreshWhoHasMsg({ ...i, keys: sortKeys(i.keys) }) as T;
+  if (i instanceof GatherDep) return new GatherDep({ ...i, to_gather: sortKeys(i.to_gather) }) as unknown as T;
+  if (i instanceof RequestRefreshWhoHasMsg) return new RequestRefreshWhoHasMsg({ ...i, keys: sortKeys(i.keys) }) as unknown as T;
   if (i instanceof InstructionMatch && Array.isArray(i.fields.to_gather)) {
     return new InstructionMatch(i.cls, { ...i.fields, to_gather: sortKeys(i.fields.to_gather as Key[]) }) as T;
   }
