@@ -6,6 +6,7 @@
 // decide when to `closeIdle()` (Python's `collect`), and wait for a slot without polling.
 import type { Comm, CommOptions } from "./comm.ts";
 import { CommError } from "./comm.ts";
+import { ConfigError } from "../errors.ts";
 import { normalizeAddress } from "./address.ts";
 import { connect as registryConnect } from "./registry.ts";
 import { sendRecv, sendRecvAck, type RpcRequest } from "./rpc.ts";
@@ -38,7 +39,7 @@ export class ConnectionPool {
 
   constructor(opts: PoolOptions = {}) {
     const limit = opts.limit ?? 512;
-    if (!Number.isInteger(limit) || limit < 1) throw new CommError("DASK_ERR_CONFIG", `options.limit must be an integer >= 1, got ${String(limit)}`);
+    if (!Number.isInteger(limit) || limit < 1) throw new ConfigError(`options.limit must be an integer >= 1, got ${String(limit)}`);
     this.limit = limit;
     this.#connectOptions = opts.connectOptions ?? {};
     this.#connect = opts.connect ?? registryConnect;

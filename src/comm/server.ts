@@ -73,7 +73,8 @@ export class Server {
   #closed = false;
 
   constructor(opts: ServerOptions = {}) {
-    this.id = opts.id ?? `Server-${Math.random().toString(16).slice(2, 10)}`;
+    // Python names servers "<Class>-<uuid4>"; crypto.randomUUID exists on Node, browsers and workerd.
+    this.id = opts.id ?? `Server-${globalThis.crypto.randomUUID()}`;
     this.#log = opts.log ?? (() => {});
     this.#identity = opts.identity ?? (() => ({ type: "Server", id: this.id }));
     // Built-ins every dask Server answers (core.py Server.__init__), overridable.
@@ -123,6 +124,7 @@ export class Server {
           comm.abort();
           return;
         }
+        // Reserved keys are read here and never reach handlers (core.py pops them the same way).
         const args = asRecord(msg as Record<string, unknown>);
         const op = args["op"];
         const reply = args["reply"] !== false;
@@ -158,6 +160,7 @@ export class Server {
           if (op === "connection_stream") return;
           continue;
         }
+        // A handler may have closed the comm (e.g. terminate); then there is no one to answer.
         if (reply && !comm.closed) {
           try {
             await comm.write(result === undefined ? null : result);
@@ -180,6 +183,7 @@ export class Server {
     }
   }
 
+  /** Comms handed from the RPC loop to handleStream: the RPC loop must not forget them on exit. */
   #streaming = new Set<Comm>();
 
   /**
