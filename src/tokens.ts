@@ -5,7 +5,8 @@
 //
 // Role: the facade over the token kernel. The encoder part is pure (no IO, no clock, no
 // randomness, no dependence on the platform's byte order); the only side effect is the Wasm
-// instance this module owns (src/wasm/token.ts). It must never produce a token for a value it
+// instance this module owns (src/wasm/token.ts). DASK_WASM_BACKEND=js, read once when the
+// first hash is needed, swaps the Wasm kernel for its TS twin (same digests, slower). It must never produce a token for a value it
 // cannot encode deterministically: such values raise DaskError "DASK_ERR_TOKENIZE" carrying the
 // path of the offending value (`args[1].opts.f`), never a random or identity-based token.
 //
@@ -54,7 +55,8 @@
 // key, so bump FORMAT_VERSION and re-pin them deliberately.
 import { DaskError } from "./errors.ts";
 import { isTuple } from "./protocol/values.ts";
-import { TokenCore } from "./wasm/token.ts";
+import { TokenCore, TokenJs } from "./wasm/token.ts";
+import { envFlag } from "./runtime/wasm-source.ts";
 
 export type FunctionRef = string; // e.g. "tasks.js#inc" or "wasm:<key>#add"
 
@@ -572,8 +574,28 @@ function withEncoder<T>(root: string, fn: (enc: Encoder) => T): T {
   }
 }
 
-let core: TokenCore | undefined;
-const tokenCore = (): TokenCore => (core ??= new TokenCore());
+/** What the facade needs from a hashing backend (src/wasm/token.ts: Wasm kernel or TS twin). */
+interface TokenBackend {
+  digestMany(inputs: readonly Uint8Array[]): Uint8Array;
+  hexSpans(data: Uint8Array, ends: ArrayLike<number>, count: number): string;
+}
+
+let core: TokenBackend | undefined;
+let coreName: "wasm" | "js" | undefined;
+
+/** The backend, chosen once (DASK_WASM_BACKEND=js picks the TS twin; default Wasm). */
+function tokenCore(): TokenBackend {
+  if (core) return core;
+  coreName = envFlag("DASK_WASM_BACKEND") === "js" ? "js" : "wasm";
+  core = coreName === "js" ? new TokenJs() : new TokenCore();
+  return core;
+}
+
+/** Which hashing backend this process uses ("wasm" unless DASK_WASM_BACKEND=js). */
+export function tokenBackend(): "wasm" | "js" {
+  tokenCore();
+  return coreName!;
+}
 
 /** Deterministic bytes for `value` (format in the module header). Throws TokenizeError. */
 export function canonicalEncode(value: unknown): Uint8Array {

@@ -8,13 +8,13 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import fc from "fast-check";
 import {
-  canonicalEncode, tokenize, taskKey, taskKeys, funcName, md5, md5Batch, TokenizeError, MAX_DEPTH, type TaskSpecInput,
+  canonicalEncode, tokenize, taskKey, taskKeys, funcName, md5, md5Batch, TokenizeError, MAX_DEPTH, tokenBackend, type TaskSpecInput,
 } from "../src/tokens.ts";
 import { tuple, isTuple } from "../src/protocol/values.ts";
 import { DaskError } from "../src/errors.ts";
 import { readFileSync } from "node:fs";
 import { CoreInstance } from "../src/wasm/core.ts";
-import { TokenCore, CHUNK_BYTES } from "../src/wasm/token.ts";
+import { TokenCore, TokenJs, CHUNK_BYTES } from "../src/wasm/token.ts";
 import * as S from "../assembly/status.ts";
 
 const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
@@ -50,6 +50,31 @@ test("md5 equals node:crypto for every length 0..300 (random contents)", () => {
     }),
     { numRuns: 20 },
   );
+});
+
+test("the backend follows DASK_WASM_BACKEND (run this file with =js and =wasm)", () => {
+  assert.equal(tokenBackend(), process.env.DASK_WASM_BACKEND === "js" ? "js" : "wasm");
+});
+
+test("TS twin and Wasm kernel agree with node:crypto on random batches (raw and hex)", () => {
+  const js = new TokenJs();
+  const wasm = new TokenCore();
+  fc.assert(
+    fc.property(fc.array(fc.uint8Array({ maxLength: 200 }), { maxLength: 20 }), (inputs) => {
+      const want = inputs.map((b) => hex(cryptoMd5(b))).join("");
+      assert.equal(hex(js.digestMany(inputs)), want);
+      assert.equal(hex(wasm.digestMany(inputs)), want);
+      const all = new Uint8Array(inputs.reduce((s, b) => s + b.length, 0));
+      const ends: number[] = [];
+      let p = 0;
+      for (const b of inputs) { all.set(b, p); p += b.length; ends.push(p); }
+      assert.equal(js.hexSpans(all, ends, ends.length), want);
+      assert.equal(wasm.hexSpans(all, ends, ends.length), want);
+    }),
+    { numRuns: 200 },
+  );
+  const big = new Uint8Array((1 << 20) + 57).map((_, i) => (i * 29) & 0xff);
+  assert.equal(hex(js.digestMany([big])), hex(cryptoMd5(big)));
 });
 
 test("md5 equals node:crypto on large inputs around 64-byte block edges", () => {

@@ -159,3 +159,108 @@ export class TokenCore {
     return this.#handle.traps;
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// TS twin (DASK_WASM_BACKEND=js): the same interface in plain TypeScript, for platforms where
+// the core module is not available and as the benchmark's TS column (STYLE.md §7). RFC 1321
+// in its table-driven form; constants written out (Math.sin is not required to be correctly
+// rounded, so computing them at load time could differ between engines).
+
+const K = new Int32Array([
+  0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613, 0xfd469501,
+  0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193, 0xa679438e, 0x49b40821,
+  0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d, 0x02441453, 0xd8a1e681, 0xe7d3fbc8,
+  0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed, 0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a,
+  0xfffa3942, 0x8771f681, 0x6d9d6122, 0xfde5380c, 0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70,
+  0x289b7ec6, 0xeaa127fa, 0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665,
+  0xf4292244, 0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1,
+  0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391,
+]);
+const SHIFT = new Uint8Array([7, 12, 17, 22, 5, 9, 14, 20, 4, 11, 16, 23, 6, 10, 15, 21]);
+// Message word used by step i: i, 5i + 1, 3i + 5, 7i (mod 16) in rounds 1-4 (RFC §3.4).
+const WORD = new Uint8Array(64).map((_, i) => (i < 16 ? i : i < 32 ? 5 * i + 1 : i < 48 ? 3 * i + 5 : 7 * i) & 15);
+const HEX_PAIRS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
+export class TokenJs {
+  #x = new Int32Array(16);
+  #tail = new Uint8Array(128);
+  #state = new Int32Array(4);
+
+  /** One 64-byte block of `b` at `p` into #state. */
+  #compress(b: Uint8Array, p: number): void {
+    const x = this.#x;
+    for (let j = 0; j < 16; j++, p += 4) x[j] = b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16) | (b[p + 3]! << 24);
+    const st = this.#state;
+    let a = st[0]!, bb = st[1]!, c = st[2]!, d = st[3]!;
+    for (let i = 0; i < 64; i++) {
+      const r = i >> 4;
+      const f = r === 0 ? d ^ (bb & (c ^ d)) : r === 1 ? c ^ (d & (bb ^ c)) : r === 2 ? bb ^ c ^ d : c ^ (bb | ~d);
+      const s = SHIFT[(r << 2) | (i & 3)]!;
+      const t = (a + f + K[i]! + x[WORD[i]!]!) | 0;
+      a = d;
+      d = c;
+      c = bb;
+      bb = (bb + ((t << s) | (t >>> (32 - s)))) | 0;
+    }
+    st[0] = (st[0]! + a) | 0;
+    st[1] = (st[1]! + bb) | 0;
+    st[2] = (st[2]! + c) | 0;
+    st[3] = (st[3]! + d) | 0;
+  }
+
+  /** MD5 of data[off, off + len) into #state (RFC §3.1-3.3). */
+  #md5(data: Uint8Array, off: number, len: number): void {
+    const st = this.#state;
+    st[0] = 0x67452301;
+    st[1] = 0xefcdab89 | 0;
+    st[2] = 0x98badcfe | 0;
+    st[3] = 0x10325476;
+    const full = len - (len & 63);
+    for (let p = 0; p < full; p += 64) this.#compress(data, off + p);
+    const rest = len - full;
+    const tail = this.#tail;
+    tail.fill(0);
+    tail.set(data.subarray(off + full, off + len));
+    tail[rest] = 0x80;
+    const end = rest < 56 ? 64 : 128;
+    // Length in bits, u64 little-endian; lengths stay below 2^53 so the split is exact.
+    const bits = len * 8;
+    const lo = bits % 0x1_0000_0000;
+    const hi = Math.floor(bits / 0x1_0000_0000);
+    for (let k = 0; k < 4; k++) {
+      tail[end - 8 + k] = (lo >>> (8 * k)) & 0xff;
+      tail[end - 4 + k] = (hi >>> (8 * k)) & 0xff;
+    }
+    this.#compress(tail, 0);
+    if (end === 128) this.#compress(tail, 64);
+  }
+
+  digestMany(inputs: readonly Uint8Array[]): Uint8Array {
+    const out = new Uint8Array(16 * inputs.length);
+    for (let i = 0; i < inputs.length; i++) {
+      const b = inputs[i];
+      if (!(b instanceof Uint8Array)) throw new DaskError("DASK_ERR_TOKEN_INPUT", `md5 input ${i} is not a Uint8Array`);
+      this.#md5(b, 0, b.byteLength);
+      for (let w = 0; w < 4; w++) {
+        const v = this.#state[w]!;
+        for (let k = 0; k < 4; k++) out[16 * i + 4 * w + k] = (v >>> (8 * k)) & 0xff;
+      }
+    }
+    return out;
+  }
+
+  hexSpans(data: Uint8Array, ends: ArrayLike<number>, count: number): string {
+    let out = "";
+    let start = 0;
+    for (let i = 0; i < count; i++) {
+      const end = ends[i]!;
+      this.#md5(data, start, end - start);
+      for (let w = 0; w < 4; w++) {
+        const v = this.#state[w]!;
+        out += HEX_PAIRS[v & 0xff]! + HEX_PAIRS[(v >>> 8) & 0xff]! + HEX_PAIRS[(v >>> 16) & 0xff]! + HEX_PAIRS[v >>> 24]!;
+      }
+      start = end;
+    }
+    return out;
+  }
+}
