@@ -1,6 +1,7 @@
 // Token -> key hashing (src/tokens.ts over assembly/token.ts) against node:crypto (baseline:
 // one createHash per input, as a straightforward implementation would) and hash-wasm's md5
-// (one reused hasher: init/update/digest per input, its fastest synchronous use).
+// (one reused hasher: init/update/digest per input, its fastest synchronous use), plus the TS
+// twin (DASK_WASM_BACKEND=js) as the pure-TS column.
 // Workloads: batches of 1,000 small tasks (canonical encodings of ~40-100 bytes), and md5 of
 // 64 B / 1 KiB / 64 KiB inputs. Each timed call checks its result (harness `check`).
 import { createHash } from "node:crypto";
@@ -8,6 +9,7 @@ import { createMD5 } from "hash-wasm";
 import { measure, check, type Table } from "../harness.ts";
 import { canonicalEncode, taskKeys, funcName, md5, md5Batch, type TaskSpecInput } from "../../src/tokens.ts";
 import { tuple } from "../../src/protocol/values.ts";
+import { TokenJs } from "../../src/wasm/token.ts";
 
 const BATCH = 1000;
 
@@ -41,6 +43,7 @@ export async function run(): Promise<Table[]> {
   const hw = await createMD5();
   const hwHex = (b: Uint8Array): string => hw.init().update(b).digest("hex");
   const cryptoHex = (b: Uint8Array): string => createHash("md5").update(b).digest("hex");
+  const twin = new TokenJs();
   const tables: Table[] = [];
 
   // --- keys: encode + hash + format, 1,000 tasks per call -----------------------------------
@@ -102,6 +105,11 @@ export async function run(): Promise<Table[]> {
         check(h === lastHex, "hash-wasm result");
         return BATCH;
       }),
+      measure("TS twin: TokenJs.digestMany", () => {
+        const d = twin.digestMany(encoded);
+        check(d[16 * 999] === digests[16 * 999] && d[16 * 999 + 15] === digests[16 * 999 + 15], "twin result");
+        return BATCH;
+      }),
     ],
   });
 
@@ -129,6 +137,10 @@ export async function run(): Promise<Table[]> {
         }, { bytesPerOp: len }),
         measure("hash-wasm md5", () => {
           check(hwHex(data) === want, "hash-wasm result");
+        }, { bytesPerOp: len }),
+        measure("TS twin: TokenJs.digestMany", () => {
+          const d = twin.digestMany([data]);
+          check(d[0] === parseInt(want.slice(0, 2), 16), "twin result");
         }, { bytesPerOp: len }),
       ],
     });
