@@ -171,6 +171,30 @@ test("md5Batch kernel refuses inconsistent tables with status codes, never a tra
   assert.equal(ex.md5Batch(-1, 0, 0), S.ERR_BAD_ARGUMENT);
 });
 
+test("md5Batch kernel on random (hostile) tables: a status or correct digests, never a trap", () => {
+  const core = new CoreInstance();
+  const ex = core.exports as unknown as { md5Batch(count: number, dataLen: number, hex: number): number };
+  const u32 = fc.oneof(fc.integer({ min: 0, max: 300 }), fc.constantFrom(0xffffffff, 0x80000000, 0x7fffffff), fc.nat());
+  fc.assert(
+    fc.property(fc.array(fc.tuple(u32, u32), { maxLength: 12 }), fc.integer({ min: 0, max: 400 }), fc.uint8Array({ minLength: 400, maxLength: 400 }), (entries, dataLen, bytes) => {
+      const n = entries.length;
+      const table = core.region(S.REGION_TOKEN_IN, n * 8 + 400);
+      const out = core.region(S.REGION_TOKEN_OUT, n * 16 + 1);
+      const dv = core.dv();
+      entries.forEach(([o, l], i) => { dv.setUint32(table + 8 * i, o, true); dv.setUint32(table + 8 * i + 4, l, true); });
+      core.u8().set(bytes, table + n * 8);
+      const status = ex.md5Batch(n, dataLen, 0);
+      const valid = entries.every(([o, l]) => o + l <= dataLen);
+      assert.equal(status, valid ? n : S.ERR_TOKEN_INPUT);
+      if (valid) {
+        const u8 = core.u8();
+        entries.forEach(([o, l], i) => assert.equal(hex(u8.subarray(out + 16 * i, out + 16 * i + 16)), hex(cryptoMd5(bytes.subarray(o, o + l)))));
+      }
+    }),
+    { numRuns: 500 },
+  );
+});
+
 // ---------------------------------------------------------------------------------------------
 // Canonical encoding: an independent decoder. decode(canonicalEncode(v)) must equal norm(v)
 // and consume every byte, so the encoding is injective on what norm tells apart.
