@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { DEFAULT_HANDSHAKE, localHandshake, negotiateHandshake } from "../../src/comm/handshake.ts";
 import { decode } from "../../src/protocol/msgpack.ts";
 import { FrameReader } from "../../src/protocol/frames.ts";
-import { VECTORS_2022 } from "../helpers/env.ts";
+import { VECTORS_2022, VECTORS_2026 } from "../helpers/env.ts";
 import { readFileSync } from "node:fs";
 
 test("default handshake is what a non-Python peer should send", () => {
@@ -68,4 +68,21 @@ test("every captured 2022 handshake (both directions) negotiates to no compressi
     assert.equal(info.pickleProtocol, 4, m.file);
     assert.deepEqual(negotiateHandshake(localHandshake({ compression: "lz4", "pickle-protocol": 5 }), remote).compression, "lz4");
   }
+});
+
+test("every captured 2026.7 handshake negotiates to no compression, pickle 4", () => {
+  let n = 0;
+  for (const dir of ["python-client", "nonpython-probe"]) {
+    const index = JSON.parse(readFileSync(`${VECTORS_2026}${dir}/index.json`, "utf8")) as { messages: Array<{ file: string; kind: string }> };
+    for (const m of index.messages.filter((x) => x.kind === "handshake")) {
+      const reader = new FrameReader();
+      reader.push(new Uint8Array(readFileSync(`${VECTORS_2026}${dir}/${m.file}`)));
+      const remote = decode(reader.next()![0]!);
+      const info = negotiateHandshake(localHandshake(), remote);
+      assert.equal(info.compression, null, m.file);
+      assert.equal(info.pickleProtocol, Math.min(4, (remote as Record<string, number>)["pickle-protocol"]!), m.file);
+      n++;
+    }
+  }
+  assert.ok(n >= 4, `found ${n} handshakes`);
 });

@@ -10,6 +10,10 @@ import type { Comm, Listener } from "../../src/comm/comm.ts";
 import { encode, decode } from "../../src/protocol/msgpack.ts";
 import { packTcpMessage } from "../../src/protocol/frames.ts";
 import { DaskError } from "../../src/errors.ts";
+import { readFileSync } from "node:fs";
+import { VECTORS_2026 } from "../helpers/env.ts";
+import { serializeCodec } from "../../src/comm/wire.ts";
+import { Serialized, toSerialize } from "../../src/protocol/serialize.ts";
 
 const cleanup: Array<() => unknown> = [];
 after(async () => {
@@ -173,4 +177,72 @@ test("peer EOF rejects a pending read with DASK_ERR_COMM_CLOSED; writes after cl
   await assert.rejects(client.write("more"), { code: "DASK_ERR_COMM_CLOSED" });
   assert.match(client.localAddress, /^tcp:\/\/127\.0\.0\.1:\d+$/);
   assert.equal(client.peerAddress, listener.address);
+});
+
+/** A raw listener: `onSocket` decides what it writes and when. */
+async function rawListener(onSocket: (s: net.Socket, received: () => Buffer) => void): Promise<string> {
+  const server = net.createServer((s) => {
+    const chunks: Buffer[] = [];
+    s.on("data", (c) => chunks.push(c));
+    s.on("error", () => {});
+    cleanup.push(() => s.destroy());
+    onSocket(s, () => Buffer.concat(chunks));
+  });
+  cleanup.push(() => server.close());
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  return `tcp://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+}
+
+test("connect: we write our handshake without waiting, so a listener that reads first still answers", async () => {
+  // Replay of the 2026.7 scheduler's handshake, sent only once ours has fully arrived.
+  const theirs = readFileSync(VECTORS_2026 + "python-client/001-handshake.from-scheduler.bin");
+  const address = await rawListener((s, received) => {
+    s.on("data", () => {
+      const got = received();
+      if (got.length >= 8 && got.length >= 8 + Number(got.readBigUInt64LE(0))) s.write(theirs);
+    });
+  });
+  const comm = await connect(address, { timeoutMs: 10_000 });
+  cleanup.push(() => comm.abort());
+  assert.equal(comm.handshakeInfo?.pickleProtocol, 4);
+  assert.equal(comm.handshakeInfo?.remote["pickle-protocol"], 5);
+});
+
+test("connect: a listener that never sends its handshake fails with DASK_ERR_COMM_TIMEOUT", async () => {
+  let closedByPeer!: () => void;
+  const peerSawClose = new Promise<void>((r) => (closedByPeer = r));
+  const address = await rawListener((s) => s.on("close", () => closedByPeer()));
+  await assert.rejects(connect(address, { timeoutMs: 50 }), { code: "DASK_ERR_COMM_TIMEOUT" });
+  await peerSawClose; // the half-open comm was aborted, not leaked
+});
+
+test("listen: a 2026-style client that writes its handshake and a request at once is served", async () => {
+  const { address } = await pingServer();
+  const raw = await rawSocket(address);
+  const hs = readFileSync(VECTORS_2026 + "python-client/000-handshake.to-scheduler.bin");
+  raw.socket.write(Buffer.concat([hs, Buffer.from(packTcpMessage([encode({ op: "ping", reply: true })]))]));
+  const reply = deferred<unknown>();
+  raw.socket.on("data", () => {
+    const all = raw.received();
+    const first = 8 + Number(all.readBigUInt64LE(0));
+    if (all.length < first + 8 || all.length < first + 8 + Number(all.readBigUInt64LE(first))) return;
+    const len = Number(all.readBigUInt64LE(first + 16));
+    reply.resolve(decode(all.subarray(first + 24, first + 24 + len)));
+  });
+  assert.equal(await reply.promise, "pong");
+});
+
+test("a scheduler-style comm (deserialize: false) relays Serialized values byte-identical", async () => {
+  const relayed: unknown[] = [];
+  const server = new Server({ handlers: { relay: (a) => (relayed.push(a["data"]), a["data"]) } });
+  cleanup.push(() => server.close());
+  const address = await server.listen("tcp://127.0.0.1:0", { codec: serializeCodec({ deserialize: false }) });
+  const comm = await connect(address);
+  cleanup.push(() => comm.abort());
+  const values = new Float64Array([0, 1.5, -2, 1e300]);
+  const back = await sendRecv(comm, { op: "relay", data: toSerialize(values) });
+  // The relay saw an opaque Serialized (header + frames), not a Float64Array...
+  assert.ok(relayed[0] instanceof Serialized);
+  // ...and the client, which deserializes, gets the array back.
+  assert.deepEqual(back, values);
 });
