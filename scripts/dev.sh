@@ -42,8 +42,12 @@ ensure_apt() {
 ensure_npm() {
   stamp=node_modules/.package-lock.json
   if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt "$stamp" ]; then
-    log "npm ci"
-    npm ci --no-audit --no-fund --loglevel=error >&2
+    # `npm install` with the committed lock, not `npm ci`: some optional platform packages of
+    # msgpackr-extract and workerd (darwin/win32 builds) are absent from the registry this
+    # project can reach, so the lock cannot list them and `npm ci` would refuse it as out of sync.
+    log "npm install (locked versions)"
+    npm install --no-audit --no-fund --loglevel=error >&2
+    touch "$stamp"
   fi
 }
 
