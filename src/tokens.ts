@@ -42,8 +42,9 @@
 //     order therefore never matters (dask's normalize_token sorts dict items likewise).
 //     Symbol-keyed properties are ignored, as JSON.stringify ignores them.
 //   Date           'd' f64 little-endian of getTime() (an invalid Date is NaN)
-//   x.__dask_tokenize__()  'K' enc(result)   (checked first for every non-array object:
-//                  futures and key references tokenize as what they stand for)
+//   x.__dask_tokenize__()  'K' enc(result)   (checked before Map/Set/Date/plain objects, after
+//                  arrays and typed arrays: futures and key references tokenize as what
+//                  they stand for)
 //   task           'X' enc(fn as string) uv(args.length) enc(arg)* enc(kwargs as object)
 //                  (taskKey only; missing kwargs encode as {}, so f(x) == f(x, {}))
 //
