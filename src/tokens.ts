@@ -5,10 +5,13 @@
 //
 // Role: the facade over the token kernel. The encoder part is pure (no IO, no clock, no
 // randomness, no dependence on the platform's byte order); the only side effect is the Wasm
-// instance this module owns (src/wasm/token.ts). DASK_WASM_BACKEND=js, read once when the
-// first hash is needed, swaps the Wasm kernel for its TS twin (same digests, slower). It must never produce a token for a value it
-// cannot encode deterministically: such values raise DaskError "DASK_ERR_TOKENIZE" carrying the
+// instance this module owns (src/wasm/token.ts) and a bounded cache of function references.
+// DASK_WASM_BACKEND=js, read once when the first hash is needed, swaps the Wasm kernel for
+// its TS twin (same digests, slower). It must never produce a token for a value it cannot
+// encode deterministically: such values raise DaskError "DASK_ERR_TOKENIZE" carrying the
 // path of the offending value (`args[1].opts.f`), never a random or identity-based token.
+// Keys are not a security boundary (a client may name any key); MD5 only has to be stable
+// and collision-free for honest inputs, and it is what dask itself uses.
 //
 // ## Canonical encoding, format version 1
 //
