@@ -25,6 +25,7 @@ export interface HandlerContext {
 export type RpcHandler = (args: Record<string, unknown>, ctx: HandlerContext) => unknown | Promise<unknown>;
 
 /** A stream handler: one op's fields plus the stream's context keys; no reply. */
+/** Synchronous handlers run in order; a returned promise runs in the background (see handleStream). */
 export type StreamHandler = (msg: Record<string, unknown>, ctx: { comm: Comm; server: Server }) => void | Promise<void>;
 
 export interface ServerOptions {
@@ -189,8 +190,10 @@ export class Server {
   /**
    * Serves a batched stream until close-stream or the comm ends (core.py `handle_stream`).
    * `extra` keys are merged under each op (a key of the same name in the op wins), e.g.
-   * `{worker: address}`. A stream handler that throws, or an op without a handler, ends the
-   * stream, as on the Python scheduler (§5.2): the peer must treat the stream as broken.
+   * `{worker: address}`. A synchronous stream handler that throws, or an op without a handler,
+   * ends the stream, as on the Python scheduler (§5.2): the peer must treat the stream as
+   * broken. Handlers returning a promise run in the background, like Python's coroutine
+   * handlers: the next op is dispatched without waiting, and a rejection is only logged.
    */
   async handleStream(comm: Comm, extra: Record<string, unknown> = {}): Promise<void> {
     this.comms.add(comm);
@@ -211,21 +214,33 @@ export class Server {
         }
         for (const raw of batch.ops) {
           const op = asRecord(raw);
-          const name = String(op["op"]);
-          const handler = this.streamHandlers[name];
+          const name = op["op"];
+          if (name === undefined || name === null || name === "") {
+            // core.py: a falsy op is logged as an "odd message" and skipped, not fatal.
+            this.#log("error", `odd message on the stream from ${comm.peerAddress}`);
+            continue;
+          }
+          const handler = this.streamHandlers[String(name)];
           if (!handler) {
-            this.#log("error", `no stream handler ${name} in ${this.id}; closing the stream`);
+            // Python's stream_handlers[op] raises KeyError, which ends the stream.
+            this.#log("error", `no stream handler ${String(name)} in ${this.id}; closing the stream`);
             comm.abort();
             return;
           }
           const fields: Record<string, unknown> = { ...extra };
           for (const k of Object.keys(op)) if (k !== "op") fields[k] = op[k];
+          let result: void | Promise<void>;
           try {
-            await handler(fields, { comm, server: this });
+            result = handler(fields, { comm, server: this });
           } catch (error) {
-            this.#log("error", `stream handler ${name} failed; closing the stream`, error);
+            this.#log("error", `stream handler ${String(name)} failed; closing the stream`, error);
             comm.abort();
             return;
+          }
+          if (result instanceof Promise) {
+            // As core.py does with coroutine handlers: run in the background, do not hold up
+            // the ops behind it; a failure is logged, and the stream goes on.
+            result.catch((error: unknown) => this.#log("error", `stream handler ${String(name)} failed (background)`, error));
           }
         }
         if (batch.closeStream) {

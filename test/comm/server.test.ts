@@ -233,6 +233,34 @@ for (const where of TRANSPORTS) {
       assert.ok(server.comms.size >= 1);
     });
 
+    test("async stream handlers run in the background; odd (op-less) messages are skipped", async () => {
+      const seen: unknown[] = [];
+      const done = deferred();
+      const logs: string[] = [];
+      const server = new Server({
+        log: (_l, m) => logs.push(m),
+        streamHandlers: {
+          // Never settles: must not hold up the ops behind it.
+          slow: () => new Promise<void>(() => void seen.push("slow started")),
+          failsLater: async () => {
+            throw new Error("background failure");
+          },
+          fast: (m) => void seen.push(m["n"]),
+          end: () => done.resolve(),
+        },
+      });
+      servers.push(server);
+      const address = await server.listen(where === "inproc://" ? "inproc://" + Math.random().toString(36).slice(2) : where);
+      const comm = await dial(address);
+      await comm.write({ op: "connection_stream", reply: false });
+      await comm.write([{ op: "slow" }, { op: "failsLater" }, { op: "fast", n: 1 }, { n: "no op" }, { op: "fast", n: 2 }, { op: "end" }]);
+      await done.promise;
+      assert.deepEqual(seen, ["slow started", 1, 2]);
+      assert.ok(logs.some((l) => l.includes("odd message")));
+      assert.ok(logs.some((l) => l.includes("failsLater failed (background)")));
+      assert.equal(comm.closed, false, "the stream survived the background failure");
+    });
+
     test("handleStream merges extra context keys; a key in the message wins", async () => {
       const seen: unknown[] = [];
       const done = deferred();
