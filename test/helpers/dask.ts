@@ -17,8 +17,8 @@ export interface DaskProcess {
   readonly log: () => string;
   /** Resolves once a line matching `pattern` is printed (already printed lines count). */
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
-  /** SIGTERM, then SIGKILL after a grace period; resolves when the process has exited. */
-  stop(): Promise<void>;
+  /** SIGTERM, then SIGKILL after `graceMs` (default 5 s); resolves when the process has exited. */
+  stop(graceMs?: number): Promise<void>;
 }
 
 export interface Scheduler extends DaskProcess {
@@ -82,11 +82,11 @@ function track(name: string, args: string[], env?: Record<string, string>): Dask
         waiters.push({ pattern, resolve, reject, timer });
       });
     },
-    async stop() {
+    async stop(graceMs = KILL_GRACE_MS) {
       running.delete(handle);
       if (exited || proc.exitCode !== null || proc.signalCode !== null) return;
       proc.kill("SIGTERM");
-      const killer = setTimeout(() => proc.kill("SIGKILL"), KILL_GRACE_MS);
+      const killer = setTimeout(() => proc.kill("SIGKILL"), graceMs);
       await exitedPromise;
       clearTimeout(killer);
     },
@@ -97,6 +97,23 @@ function track(name: string, args: string[], env?: Record<string, string>): Dask
 
 function tail(text: string, lines = 30): string {
   return text.split("\n").slice(-lines).join("\n");
+}
+
+/**
+ * Starts any Python program (Debian's interpreter, `-I`) as a tracked process, e.g. the
+ * reference peers in shared/protocol/probes*. With `ready`, resolves once that line is printed.
+ */
+export async function startPython(code: string, args: string[] = [], opts: { ready?: RegExp; env?: Record<string, string> } = {}): Promise<DaskProcess> {
+  const p = track("python", ["-I", "-c", code, ...args], opts.env);
+  if (opts.ready) {
+    try {
+      await p.waitFor(opts.ready);
+    } catch (error) {
+      await p.stop();
+      throw error;
+    }
+  }
+  return p;
 }
 
 export interface SchedulerOptions {
