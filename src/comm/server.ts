@@ -8,7 +8,6 @@
 // IO shell: it owns its listeners and the comms they hand it; handlers own everything else.
 import type { Comm, CommOptions, Listener } from "./comm.ts";
 import { listen as registryListen } from "./registry.ts";
-import { getField } from "./rpc.ts";
 import { splitBatch } from "./batched.ts";
 
 /** Returned by a handler that wrote its own reply (get_data) or must not reply. Python's `Status.dont_reply`. */
@@ -262,9 +261,4 @@ export class Server {
     for (const comm of this.comms) comm.abort();
     this.comms.clear();
   }
-}
-
-/** Reads the "op" of a decoded request (plain object or Map). */
-export function opOf(msg: unknown): unknown {
-  return getField(msg, "op");
 }
