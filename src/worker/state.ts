@@ -656,7 +656,15 @@ export class WorkerState {
           if ((typeof v === "string" ? v : v[0]) === "forgotten") continue;
           [recs, instructions] = mergeRecsInstructions([recs, instructions], this.#transition(ts, v, stimulus_id));
         }
-        [recs, instructions] = mergeRecsInstructions([recs, instructions], this.#transition(ts, finishRec, stimulus_id));
+        // Deviation from Python 2022.12.1: here the final transition's recommendations win over
+        // those of the trip through released. Python merges them strictly, so fetch->waiting of a
+        // task that gained dependencies in the same compute-task (acquire-replicas, then the
+        // scheduler recomputes that key here) raises RecommendationsConflict: releasing
+        // recommends {dep: released}, released->waiting {dep: fetch}, and fetch is what the
+        // task now needs. Found by test/worker/random-walk.test.ts; reproduced on Python.
+        const [finalRecs, finalInstr] = this.#transition(ts, finishRec, stimulus_id);
+        for (const [t, r] of finalRecs) recs.set(t, r);
+        instructions.push(...finalInstr);
       } catch (e) {
         if (e instanceof InvalidTransition || e instanceof RecommendationsConflict) {
           throw new InvalidTransition(ts.key, start, finish, this.story(ts), { cause: e });
@@ -863,6 +871,15 @@ export class WorkerState {
         depTs.dependents.add(ts);
       }
       this.#updateWhoHas(ev.who_has);
+      // Deviation from Python 2022.12.1: a missing dependency that just got holders goes back
+      // to fetch now. Python leaves it missing with a non-empty who_has when the task itself
+      // takes the flight -> cancelled -> resumed path (no released->waiting to recommend the
+      // fetch), which breaks the missing-state invariant until a refresh-who-has round trip.
+      // Found by test/worker/random-walk.test.ts.
+      for (const depKey of ev.who_has.keys()) {
+        const depTs = this.task(depKey);
+        if (depTs && depTs.state === "missing" && depTs.whoHas.size > 0 && !recs.has(depTs)) recs.set(depTs, "fetch");
+      }
     } else {
       throw new InvalidTransition(ts.key, s, "waiting", this.story(ts));
     }
@@ -878,10 +895,18 @@ export class WorkerState {
     const out: TaskState[] = [];
     for (const id of ids) {
       const ts = this.tasks.get(id);
-      assert(ts, () => `in-flight key ${id} is not a task`);
-      ts.done = true;
+      // A key scattered here during the transfer may since have been freed and forgotten, or
+      // even recreated (fetching from elsewhere): the transfer no longer concerns it.
+      if (!ts || ts.comingFrom !== ev.worker) continue;
       ts.comingFrom = null;
       this.inFlightTasks.delete(ts);
+      // Deviation from Python 2022.12.1: a key that a scatter (update_data) already put in
+      // memory, or that erred, while its transfer was open is left alone. Python yields it too,
+      // and a busy / network-failure answer then recommends memory -> fetch, which drops the
+      // scattered data under a running or waiting dependent (reproduced on Python; found by
+      // test/worker/random-walk.test.ts).
+      if (ts.state !== "flight" && ts.state !== "cancelled" && ts.state !== "resumed") continue;
+      ts.done = true;
       out.push(ts);
     }
     return out;

@@ -310,7 +310,27 @@ function transitionResumedWaiting(ws: WorkerState, ts: TaskState, s: string): Re
   return none();
 }
 
-function transitionCancelledFetch(_ws: WorkerState, ts: TaskState, _s: string): RecsInstrs {
+/**
+ * Deviation from Python 2022.12.1: a cancelled transfer that just completed, for a key that a
+ * local task waits for again (a dependent reached released->waiting in the same batch), is
+ * treated as the plain flight task it has become again: flight->fetch / ->memory / ->missing.
+ * Python discards it (released) and the waiting dependent waits forever on a released key.
+ * Found by test/worker/random-walk.test.ts.
+ */
+function cancelledFlightNeededAgain(ts: TaskState): boolean {
+  return ts.previous === "flight" && ts.done && ts.waiters.size > 0;
+}
+
+function uncancelFlight(ts: TaskState): void {
+  ts.state = "flight";
+  ts.previous = null;
+}
+
+function transitionCancelledFetch(ws: WorkerState, ts: TaskState, s: string): RecsInstrs {
+  if (cancelledFlightNeededAgain(ts)) {
+    uncancelFlight(ts);
+    return transitionFlightFetch(ws, ts, s);
+  }
   if (ts.previous === "flight") {
     // gather_dep just completed for a cancelled task: discard the output and maybe forget.
     if (ts.done) return rec(ts, "released");
@@ -384,9 +404,13 @@ function transitionFlightFetch(ws: WorkerState, ts: TaskState, s: string): RecsI
   return transitionGenericFetch(ws, ts, s);
 }
 
-function transitionFlightReleased(_ws: WorkerState, ts: TaskState, _s: string): RecsInstrs {
-  // None of the exit events of gather_dep recommend released.
-  assert(!ts.done);
+function transitionFlightReleased(ws: WorkerState, ts: TaskState, s: string): RecsInstrs {
+  // None of the exit events of gather_dep recommend released, but a dependent released in the
+  // same batch can (its generic release recommends released for this dependency, replacing the
+  // gather's recommendation). Deviation from Python 2022.12.1, which asserts !done here and
+  // crashes: the transfer is over, so drop the data and release. Found by
+  // test/worker/random-walk.test.ts.
+  if (ts.done) return transitionGenericReleased(ws, ts, s);
   ts.previous = "flight";
   ts.next = null;
   // dask/distributed#5046 (discussion_r685093940): the transfer cannot be aborted.
@@ -474,8 +498,16 @@ export const TRANSITIONS: Readonly<Record<string, TransitionFn>> = {
   "cancelled>error": transitionCancelledReleased,
   "cancelled>fetch": transitionCancelledFetch,
   "cancelled>long-running": transitionCancelledOrResumedLongRunning,
-  "cancelled>memory": transitionCancelledReleased,
-  "cancelled>missing": transitionCancelledReleased,
+  "cancelled>memory": (ws, ts, s, value) => {
+    if (!cancelledFlightNeededAgain(ts)) return transitionCancelledReleased(ws, ts, s);
+    uncancelFlight(ts);
+    return transitionReleasedOrFlightMemory(ws, ts, s, value);
+  },
+  "cancelled>missing": (ws, ts, s) => {
+    if (!cancelledFlightNeededAgain(ts)) return transitionCancelledReleased(ws, ts, s);
+    uncancelFlight(ts);
+    return transitionFlightMissing(ws, ts, s);
+  },
   "cancelled>released": transitionCancelledReleased,
   "cancelled>rescheduled": transitionCancelledReleased,
   "cancelled>waiting": transitionCancelledWaiting,

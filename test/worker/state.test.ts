@@ -271,6 +271,17 @@ describe("dependency fetch", () => {
     assert.equal(ws.task("f1")!.state, "memory");
   });
 
+  wsTest("test_compute_task_on_fetch_task_with_new_dependency (random-walk regression; Python 2022.12.1 raises)", (ws) => {
+    // acquire-replicas k2, then the holder is lost and the scheduler computes k2 here, which
+    // needs k0: fetch -> released -> waiting must not conflict on k0's recommendation.
+    ws.handleStimulus(new PauseEvent({ stimulus_id: "p" }), new AcquireReplicasEvent({ who_has: { k2: [WS2] }, nbytes: { k2: 1 }, stimulus_id: "a" }));
+    assert.equal(ws.task("k2")!.state, "fetch");
+    assertInstructions(ws.handleStimulus(ComputeTaskEvent.dummy("k2", { who_has: { k0: [WS2] }, stimulus_id: "c" })), []);
+    assert.equal(ws.task("k2")!.state, "waiting");
+    assert.equal(ws.task("k0")!.state, "fetch");
+    assertInstructions(ws.handleStimulus(new UnpauseEvent({ stimulus_id: "u" })), [new GatherDep({ worker: WS2, to_gather: ["k0"], total_nbytes: 1, stimulus_id: "u" })]);
+  });
+
   test("test_aggregate_gather_deps", async (t) => {
     for (const nRemoteWorkers of [1, 2]) {
       for (const [nbytes, nInFlightPerWorker] of [[10e6, 3], [20e6, 2], [30e6, 1], [60e6, 1]] as const) {
@@ -637,6 +648,20 @@ describe("busy peers and failures", () => {
     assert.equal(ws.task("x")!.state, "error");
     assert.deepEqual([ws.transferIncomingBytes, ws.transferIncomingCount, ws.transferIncomingCountTotal], [0, 0, 1]);
   });
+
+  for (const outcome of ["busy", "network-failure"] as const) {
+    wsTest(`test_scatter_while_in_flight_then_${outcome} keeps the scattered data (random-walk regression; Python 2022.12.1 drops it)`, (ws) => {
+      ws.handleStimulus(ComputeTaskEvent.dummy("y", { who_has: { x: [WS2], z: [WS3] }, stimulus_id: "c" }));
+      ws.handleStimulus(new UpdateDataEvent({ data: { x: 1 }, report: false, stimulus_id: "u" }));
+      const ev = outcome === "busy" ? new GatherDepBusyEvent({ worker: WS2, total_nbytes: 1, stimulus_id: "b" }) : new GatherDepNetworkFailureEvent({ worker: WS2, total_nbytes: 1, stimulus_id: "b" });
+      const instructions = ws.handleStimulus(ev);
+      assertInstructions(instructions, outcome === "busy" ? [new RetryBusyWorkerLater({ worker: WS2, stimulus_id: "b" })] : []);
+      assert.equal(ws.task("x")!.state, "memory");
+      assert.equal(ws.data.get("x"), 1);
+      assert.equal(ws.task("y")!.state, "waiting"); // still waiting for z only
+      assert.deepEqual([...ws.task("y")!.waitingForData].map((t) => t.key), ["z"]);
+    });
+  }
 
   wsTest("test_forget_data_needed (state)", (ws) => {
     ws.handleStimulus(new PauseEvent({ stimulus_id: "freeze" }));
