@@ -106,7 +106,8 @@ export interface DeserializeOptions extends DecodeOptions {
   maxDecompressedBytes?: number;
   /**
    * A "pickle" value the pickle reader refuses (a class not on its allow-list) becomes an opaque
-   * `Serialized` instead of failing the whole message; a worker can still store and serve it.
+   * `Serialized` (an `__Pickled__` one an opaque `Pickled`) instead of failing the whole
+   * message; a worker can still store and serve it, or fail just the task it belongs to.
    * Default false: the PickleError propagates.
    */
   keepUnreadable?: boolean;
@@ -520,7 +521,14 @@ export function loads(frames: readonly Uint8Array[], options: LoadsOptions = {})
       const pickled = header["pickled-obj"];
       if (!(pickled instanceof Uint8Array)) throw framesError(`__Pickled__ sub-header has no "pickled-obj" bytes`);
       // 2026 decompresses __Pickled__ buffers when the sub-header says so (MODERN-DELTA §3).
-      return readPickle(pickled, { buffers: decompressFrames(header, sub, options) });
+      try {
+        return readPickle(pickled, { buffers: decompressFrames(header, sub, options) });
+      } catch (err) {
+        // A run_spec outside the data-only subset (a cloudpickled __main__ function) fails only
+        // the task that carries it, never the whole batch it arrived in: keep it opaque.
+        if (options.keepUnreadable && err instanceof PickleError) return new Pickled(header, sub);
+        throw err;
+      }
     }
     return userHook ? userHook(obj) : obj;
   };
