@@ -37,18 +37,18 @@ const below = (n: number): number => rand() % n;
 
 // ---- seed corpus -----------------------------------------------------------------------------
 const PROTOCOL = new URL("../../shared/protocol/", import.meta.url);
-function binFiles(dir: URL): Uint8Array[] {
+function binFiles(dir: URL, ext = ".bin"): Uint8Array[] {
   const out: Uint8Array[] = [];
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    if (e.isDirectory()) out.push(...binFiles(new URL(`${e.name}/`, dir)));
-    else if (e.name.endsWith(".bin") || e.name.endsWith(".pickle")) out.push(new Uint8Array(readFileSync(new URL(e.name, dir))));
+  for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    if (e.isDirectory()) out.push(...binFiles(new URL(`${e.name}/`, dir), ext));
+    else if (e.name.endsWith(ext)) out.push(new Uint8Array(readFileSync(new URL(e.name, dir))));
   }
   return out;
 }
 const wire = [...binFiles(new URL("vectors-2022.12/", PROTOCOL)), ...binFiles(new URL("vectors-2026.7/", PROTOCOL))].filter(
   (b) => b.length >= 16,
 );
-const pickles = binFiles(new URL("vectors-2026.7/run_spec-gallery/", PROTOCOL)).filter((b) => b[0] === 0x80);
+const pickles = binFiles(new URL("vectors-2026.7/run_spec-gallery/", PROTOCOL), ".pickle").filter((b) => b[0] === 0x80);
 /** Frames of a 2022/2026 wire message, split by an independent DataView parse (corpus only). */
 function framesOf(msg: Uint8Array): Uint8Array[] {
   const dv = new DataView(msg.buffer, msg.byteOffset, msg.byteLength);
@@ -90,10 +90,10 @@ function mutate(seed: Uint8Array, corpus: Uint8Array[]): Uint8Array {
         b = b.subarray(0, pos);
         break;
       case 4: { // delete a run
-        const len = 1 + below(16);
-        const c = new Uint8Array(Math.max(0, b.length - len));
+        const len = Math.min(1 + below(16), b.length - pos);
+        const c = new Uint8Array(b.length - len);
         c.set(b.subarray(0, pos));
-        c.set(b.subarray(Math.min(b.length, pos + len)), pos);
+        c.set(b.subarray(pos + len), pos);
         b = c;
         break;
       }
