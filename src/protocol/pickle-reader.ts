@@ -60,6 +60,17 @@ export class OpaqueObject {
 // the public representation (so that a memoised dict can still receive SETITEMs after it was
 // referenced, as Python allows).
 
+/**
+ * Python list under construction. Inside the VM a Python tuple is a bare JS array and a list is
+ * this wrapper, so that no tuple needs the (slow) tuple() mark until it reaches the output.
+ */
+class PyList {
+  items: unknown[];
+  constructor(items: unknown[] = []) {
+    this.items = items;
+  }
+}
+
 /** Python dict under construction. Keys deduplicated the way Python hashes primitives and tuples. */
 class PyDict {
   keys: unknown[] = [];
@@ -132,7 +143,7 @@ function hashKey(k: unknown, depth = 0): string | null {
   if (k === null) return "N";
   // Long bytes keys fall back to identity: hashing them per reference would cost O(refs x size).
   if (k instanceof Uint8Array && !(k as { mutable?: boolean }).mutable && k.length <= 64) return "b" + latin1(k);
-  if (isTuple(k) && depth < 32) {
+  if (Array.isArray(k) && depth < 32) { // a VM tuple
     // Cached per tuple: a memoised tuple used as a key many times is hashed once.
     const cached = TUPLE_HASH.get(k);
     if (cached !== undefined) return cached;
@@ -222,7 +233,9 @@ class Vm {
   readonly stack: unknown[] = [];
   /** Stack heights at each open MARK (Python's metastack). */
   readonly marks: number[] = [];
-  readonly memo = new Map<number, unknown>();
+  /** Memo slots (sparse for BINPUT/LONG_BINPUT); `memoCount` distinct entries, Python's len(memo). */
+  readonly memo: unknown[] = [];
+  memoCount = 0;
   readonly buffers: readonly Uint8Array[];
   nextBuffer = 0;
   readonly opaque: boolean;
@@ -327,12 +340,17 @@ class Vm {
     return this.stack.splice(m);
   }
   memoPut(i: number, op: number): void {
-    if (this.memo.size >= this.maxMemo && !this.memo.has(i)) fail("DASK_ERR_PICKLE_LIMIT", `more than maxMemo ${this.maxMemo} memo entries`);
-    this.memo.set(i, this.top(op));
+    const v = this.top(op);
+    if (this.memo[i] === undefined) {
+      if (this.memoCount >= this.maxMemo) fail("DASK_ERR_PICKLE_LIMIT", `more than maxMemo ${this.maxMemo} memo entries`);
+      this.memoCount++;
+    }
+    this.memo[i] = v; // never undefined: VM values are null for None
   }
   memoGet(i: number): void {
-    if (!this.memo.has(i)) fail("DASK_ERR_PICKLE_MEMO", `memo entry ${i} missing (offset ${this.p})`);
-    this.push(this.memo.get(i));
+    const v = this.memo[i];
+    if (v === undefined) fail("DASK_ERR_PICKLE_MEMO", `memo entry ${i} missing (offset ${this.p})`);
+    this.push(v);
   }
   global(module: string, name: string): GlobalRef {
     return new GlobalRef(COMPAT_MODULES[module] ?? module, name);
@@ -360,7 +378,7 @@ class Vm {
         case 0x31: this.popMark(op); break; // POP_MARK
         case 0x32: this.push(this.top(op)); break; // DUP
         // ---- memo
-        case 0x94: this.memoPut(this.memo.size, op); break; // MEMOIZE
+        case 0x94: this.memoPut(this.memoCount, op); break; // MEMOIZE
         case 0x71: this.memoPut(this.u8(), op); break; // BINPUT
         case 0x72: this.memoPut(this.u32(), op); break; // LONG_BINPUT
         case 0x68: this.memoGet(this.u8()); break; // BINGET
@@ -406,17 +424,17 @@ class Vm {
         }
         case 0x98: this.top(op); break; // READONLY_BUFFER: a flag on the top buffer; nothing to do
         // ---- containers
-        case 0x29: this.push(tuple()); break; // EMPTY_TUPLE
-        case 0x85: { const a = this.pop(op); this.push(tuple(a)); break; } // TUPLE1
-        case 0x86: { const b = this.pop(op); const a = this.pop(op); this.push(tuple(a, b)); break; } // TUPLE2
+        case 0x29: this.push([]); break; // EMPTY_TUPLE
+        case 0x85: { const a = this.pop(op); this.push([a]); break; } // TUPLE1
+        case 0x86: { const b = this.pop(op); const a = this.pop(op); this.push([a, b]); break; } // TUPLE2
         case 0x87: { // TUPLE3
           const c = this.pop(op); const b = this.pop(op); const a = this.pop(op);
-          this.push(tuple(a, b, c));
+          this.push([a, b, c]);
           break;
         }
-        case 0x74: this.push(asTuple(this.popMark(op))); break; // TUPLE
-        case 0x5d: this.push([]); break; // EMPTY_LIST
-        case 0x6c: this.push(this.popMark(op)); break; // LIST
+        case 0x74: this.push(this.popMark(op)); break; // TUPLE
+        case 0x5d: this.push(new PyList()); break; // EMPTY_LIST
+        case 0x6c: this.push(new PyList(this.popMark(op))); break; // LIST
         case 0x61: { // APPEND
           const v = this.pop(op);
           this.list(op).push(v);
@@ -526,8 +544,8 @@ class Vm {
 
   list(op: number): unknown[] {
     const l = this.top(op);
-    if (!Array.isArray(l) || isTuple(l)) fail("DASK_ERR_PICKLE_INVALID", `opcode 0x${hex(op)} on a non-list at offset ${this.p - 1}`);
-    return l;
+    if (!(l instanceof PyList)) fail("DASK_ERR_PICKLE_INVALID", `opcode 0x${hex(op)} on a non-list at offset ${this.p - 1}`);
+    return l.items;
   }
 
   dict(op: number): PyDict {
@@ -540,10 +558,10 @@ class Vm {
   call(callable: unknown, args: unknown, via: "reduce" | "newobj", at: number): unknown {
     if (!(callable instanceof GlobalRef)) {
       // Calling the result of another call (cloudpickle does): only representable as opaque.
-      if (this.opaque) return new PyObj(DYNAMIC, tuple(callable, args), via);
+      if (this.opaque) return new PyObj(DYNAMIC, [callable, args], via);
       fail("DASK_ERR_PICKLE_INVALID", `REDUCE/NEWOBJ of a non-global at offset ${at}`);
     }
-    if (!isTuple(args)) fail("DASK_ERR_PICKLE_INVALID", `REDUCE/NEWOBJ arguments are not a tuple at offset ${at}`);
+    if (!Array.isArray(args)) fail("DASK_ERR_PICKLE_INVALID", `REDUCE/NEWOBJ arguments are not a tuple at offset ${at}`);
     const name = callable.dotted;
     if (!CALLABLE.has(name)) {
       if (this.opaque) return new PyObj(callable, args, via);
@@ -559,7 +577,7 @@ class Vm {
 
   dtypeState(dt: PyDtype, state: unknown): void {
     // numpy's dtype.__reduce__ state: (version, byteorder, subdtype, names, fields, elsize, alignment, flags).
-    if (!isTuple(state) || state.length < 5 || typeof state[1] !== "string") {
+    if (!Array.isArray(state) || state.length < 5 || typeof state[1] !== "string") {
       fail("DASK_ERR_PICKLE_NUMPY", "numpy.dtype state is not the expected tuple");
     }
     dt.byteorder = state[1];
@@ -574,7 +592,7 @@ class Vm {
     if (!(buf instanceof Uint8Array)) fail("DASK_ERR_PICKLE_NUMPY", `_frombuffer of a non-buffer at offset ${at}`);
     if (!(dt instanceof PyDtype)) fail("DASK_ERR_PICKLE_NUMPY", `_frombuffer without a numpy.dtype at offset ${at}`);
     if (dt.refused) fail("DASK_ERR_PICKLE_NUMPY", `numpy ${dt.refused} is not supported`);
-    if (!isTuple(shape) || !shape.every((x) => typeof x === "number" && Number.isSafeInteger(x) && x >= 0)) {
+    if (!Array.isArray(shape) || !shape.every((x) => typeof x === "number" && Number.isSafeInteger(x) && x >= 0)) {
       fail("DASK_ERR_PICKLE_NUMPY", `_frombuffer shape is not a tuple of ints at offset ${at}`);
     }
     if (order !== "C" && order !== "F") fail("DASK_ERR_PICKLE_NUMPY", `_frombuffer order ${String(order)} at offset ${at}`);
@@ -631,11 +649,11 @@ class Finalizer {
     const cached = this.done.get(v);
     if (cached !== undefined) return cached;
     const d = depth + 1;
-    if (Array.isArray(v)) {
+    if (Array.isArray(v) || v instanceof PyList) {
       // Register the output before filling it, so self-references (cycles) resolve to it.
-      const out: unknown[] = isTuple(v) ? tuple() : [];
+      const out: unknown[] = Array.isArray(v) ? tuple() : [];
       this.done.set(v, out);
-      for (const x of v) out.push(this.value(x, d, false));
+      for (const x of Array.isArray(v) ? v : v.items) out.push(this.value(x, d, false));
       return out;
     }
     if (v instanceof PyDict) return this.dict(v, d);
@@ -654,7 +672,7 @@ class Finalizer {
       return out;
     }
     if (v instanceof PyDtype) {
-      if (this.vm.opaque) return new OpaqueObject("numpy.dtype", tuple(v.spec), null);
+      if (this.vm.opaque) return new OpaqueObject("numpy.dtype", tuple<unknown>(v.spec), null);
       fail("DASK_ERR_PICKLE_NUMPY", "a bare numpy.dtype is not supported");
     }
     fail("DASK_ERR_PICKLE_INVALID", "unexpected value in pickle");
@@ -720,7 +738,8 @@ class Finalizer {
         if (o.via === "newobj") {
           // Python's own pickling: NEWOBJ(cls, ()) + BUILD(positional slot state).
           const n = container ? CONTAINER_SLOTS : TASK_SLOTS;
-          const s = o.state;
+          // Task state is a tuple; NestedContainer.__getstate__ returns a list.
+          const s = o.state instanceof PyList ? o.state.items : o.state;
           if (!Array.isArray(s) || s.length !== n) fail("DASK_ERR_PICKLE_SHAPE", `${name} state is not ${n} slot values`);
           if (container) return new ContainerNode(container, this.args(s[CONTAINER_ARGS], d, name));
           return new TaskNode(
@@ -756,7 +775,7 @@ class Finalizer {
       // apply(Task, (key, func, *args), {kwargs}): how a client passes kwargs through REDUCE.
       const [fn, targs, kw] = args;
       if (!(fn instanceof GlobalRef) || fn.dotted !== `${TS}.Task`) fail("DASK_ERR_PICKLE_GLOBAL", "dask.utils.apply is allowed only as apply(Task, args, kwargs)");
-      if (!isTuple(targs) || targs.length < 2) fail("DASK_ERR_PICKLE_SHAPE", "apply(Task, ...) args need key and func");
+      if (!Array.isArray(targs) || targs.length < 2) fail("DASK_ERR_PICKLE_SHAPE", "apply(Task, ...) args need key and func");
       return new TaskNode(
         this.key(targs[0], "Task", true),
         this.value(targs[1], d, true),

@@ -22,13 +22,12 @@ export class GlobalRef {
   readonly kind = "global" as const;
   readonly module: string;
   readonly name: string;
+  /** `module.name`, the form error messages and function registries use. */
+  readonly dotted: string;
   constructor(module: string, name: string) {
     this.module = module;
     this.name = name;
-  }
-  /** `module.name`, the form error messages and function registries use. */
-  get dotted(): string {
-    return `${this.module}.${this.name}`;
+    this.dotted = `${module}.${name}`;
   }
 }
 
