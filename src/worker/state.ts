@@ -875,7 +875,7 @@ export class WorkerState {
       // to fetch now. Python leaves it missing with a non-empty who_has when the task itself
       // takes the flight -> cancelled -> resumed path (no released->waiting to recommend the
       // fetch), which breaks the missing-state invariant until a refresh-who-has round trip.
-      // Found by test/worker/random-walk.test.ts.
+      // Found by test/worker/random-walk.test.ts; reproduced on Python.
       for (const depKey of ev.who_has.keys()) {
         const depTs = this.task(depKey);
         if (depTs && depTs.state === "missing" && depTs.whoHas.size > 0 && !recs.has(depTs)) recs.set(depTs, "fetch");

@@ -315,7 +315,7 @@ function transitionResumedWaiting(ws: WorkerState, ts: TaskState, s: string): Re
  * local task waits for again (a dependent reached released->waiting in the same batch), is
  * treated as the plain flight task it has become again: flight->fetch / ->memory / ->missing.
  * Python discards it (released) and the waiting dependent waits forever on a released key.
- * Found by test/worker/random-walk.test.ts.
+ * Found by test/worker/random-walk.test.ts; reproduced on Python (validate_state fails).
  */
 function cancelledFlightNeededAgain(ts: TaskState): boolean {
   return ts.previous === "flight" && ts.done && ts.waiters.size > 0;
@@ -407,9 +407,9 @@ function transitionFlightFetch(ws: WorkerState, ts: TaskState, s: string): RecsI
 function transitionFlightReleased(ws: WorkerState, ts: TaskState, s: string): RecsInstrs {
   // None of the exit events of gather_dep recommend released, but a dependent released in the
   // same batch can (its generic release recommends released for this dependency, replacing the
-  // gather's recommendation). Deviation from Python 2022.12.1, which asserts !done here and
-  // crashes: the transfer is over, so drop the data and release. Found by
-  // test/worker/random-walk.test.ts.
+  // gather's recommendation). Deviation from Python 2022.12.1, which asserts !done here: the
+  // transfer is over, so drop the data and release. Found by test/worker/random-walk.test.ts;
+  // Python reaches the same code, but only for some set iteration orders (not reproduced).
   if (ts.done) return transitionGenericReleased(ws, ts, s);
   ts.previous = "flight";
   ts.next = null;

@@ -663,6 +663,39 @@ describe("busy peers and failures", () => {
     });
   }
 
+  wsTest("test_cancelled_flight_needed_again_by_new_dependent (random-walk regression; Python 2022.12.1 deadlocks)", (ws) => {
+    const W4 = "127.0.0.2:1";
+    ws.handleStimulus(new PauseEvent({ stimulus_id: "p" }), new AcquireReplicasEvent({ who_has: { k3: [WS2, WS3, W4] }, nbytes: { k3: 10 }, stimulus_id: "a1" }));
+    ws.handleStimulus(ComputeTaskEvent.dummy("k2", { who_has: { k0: [WS2, WS3] }, stimulus_id: "c2" }));
+    const [g] = ws.handleStimulus(new UnpauseEvent({ stimulus_id: "u" })) as GatherDep[];
+    assert.deepEqual([...g!.to_gather].sort(), ["k0", "k3"]);
+    // k3 is now computed here and needs k0 (from another holder); k2 is freed: k0 cancelled.
+    ws.handleStimulus(ComputeTaskEvent.dummy("k3", { who_has: { k0: [W4], k1: [WS3] }, stimulus_id: "c4" }), new FreeKeysEvent({ keys: ["k2"], stimulus_id: "f" }));
+    assert.equal(ws.task("k0")!.state, "cancelled");
+    assert.equal(ws.task("k3")!.state, "resumed");
+    // The transfer returns k0 only. k3 goes back to computing and waits for k0 and k1; Python
+    // then released k0 and k3 waited forever. Here k0 is fetched again (the recommendation
+    // that won in this batch was k3's "fetch", so the received copy is not kept).
+    ws.handleStimulus(new GatherDepSuccessEvent({ worker: g!.worker, data: { k0: 1 }, total_nbytes: g!.total_nbytes, stimulus_id: "g" }));
+    assert.equal(ws.task("k3")!.state, "waiting");
+    assert.equal(ws.task("k0")!.state, "flight");
+    assert.equal(ws.task("k0")!.comingFrom, W4);
+    assert.deepEqual([...ws.task("k3")!.waitingForData].map((t) => t.key).sort(), ["k0", "k1"]);
+  });
+
+  wsTest("test_missing_dependency_gets_holders_while_task_resumes (random-walk regression)", (ws) => {
+    const W4 = "127.0.0.2:1";
+    ws.handleStimulus(new AcquireReplicasEvent({ who_has: { k2: [WS3, W4] }, nbytes: { k2: 10 }, stimulus_id: "a" }));
+    ws.handleStimulus(ComputeTaskEvent.dummy("k3", { who_has: { k0: [W4], k1: [WS3] }, stimulus_id: "c1" }));
+    ws.handleStimulus(new GatherDepNetworkFailureEvent({ worker: W4, total_nbytes: 10, stimulus_id: "n" }));
+    assert.equal(ws.task("k0")!.state, "missing");
+    // k2 (in flight) is now computed here with k0 available elsewhere: k0 must leave missing.
+    assertInstructions(ws.handleStimulus(ComputeTaskEvent.dummy("k2", { who_has: { k0: [WS2, WS3] }, stimulus_id: "c3" })), [
+      new GatherDep({ worker: WS2, to_gather: ["k0"], total_nbytes: 1, stimulus_id: "c3" }),
+    ]);
+    assert.equal(ws.task("k2")!.state, "resumed");
+  });
+
   wsTest("test_forget_data_needed (state)", (ws) => {
     ws.handleStimulus(new PauseEvent({ stimulus_id: "freeze" }));
     ws.handleStimulus(ComputeTaskEvent.dummy("y", { who_has: { x: [WS2] }, stimulus_id: "s1" }));
