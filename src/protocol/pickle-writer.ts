@@ -106,6 +106,22 @@ class Writer {
   }
 
   str(s: string): void {
+    // Fast path: short ASCII (keys, module and class names) written in place, no encoder call.
+    if (s.length < 256) {
+      const o = this.out;
+      o.ensure(2 + s.length);
+      const start = o.n;
+      o.buf[o.n++] = 0x8c; // SHORT_BINUNICODE
+      o.buf[o.n++] = s.length;
+      let i = 0;
+      for (; i < s.length; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        o.buf[o.n++] = c;
+      }
+      if (i === s.length) return;
+      o.n = start; // not ASCII: rewind and take the general path
+    }
     const b = utf8(s);
     if (b.length < 256) {
       this.out.byte(0x8c); // SHORT_BINUNICODE
