@@ -277,6 +277,21 @@ test("unknown opcodes, stack underflow, memo misses, bad protocol are coded", ()
   assert.equal(code(() => readPickle(hex("80058c016f8c01739352" + "292e"))), "DASK_ERR_PICKLE_STACK");
 });
 
+test("protocol 0-4 structural opcodes: LIST, DICT, POP, POP_MARK, DUP, BINPUT/LONG_BINPUT, GLOBAL", () => {
+  // MARK 1 2 LIST -> [1, 2]; MARK 'a' 1 DICT -> {'a': 1}; then POP drops the dict.
+  assert.deepEqual(readPickle(hex("800228" + "4b014b02" + "6c" + "28" + "8c0161" + "4b01" + "64" + "30" + "2e")), [1, 2]);
+  // MARK 1 2 POP_MARK 3 -> 3; DUP + TUPLE2 -> (3, 3)
+  const t = readPickle(hex("8002" + "284b014b0231" + "4b03" + "32" + "86" + "2e")) as unknown[];
+  assert.ok(isTuple(t));
+  assert.deepEqual(t, [3, 3]);
+  // BINPUT 7 / LONG_BINPUT 70000 then BINGET / LONG_BINGET; MEMOIZE counts distinct entries.
+  assert.deepEqual(readPickle(hex("8002" + "8c0178" + "7107" + "8c0179" + "7270110100" + "6807" + "6a70110100" + "87" + "2e")), ["y", "x", "y"]);
+  // GLOBAL with the protocol-2 module name __builtin__ is read as builtins.set.
+  assert.deepEqual(readPickle(hex("8002" + Buffer.from("c__builtin__\nset\n").toString("hex") + "5d" + "284b014b0265" + "85" + "52" + "2e")), new Set([1, 2]));
+  assert.equal(code(() => readPickle(hex("80028c02ff7a2e"))), "DASK_ERR_PICKLE_UTF8");
+  assert.equal(code(() => readPickle(hex("800263627569"))), "DASK_ERR_PICKLE_TRUNCATED"); // GLOBAL without newline
+});
+
 test("globals: only the allow-list is callable; user functions only as Task.func", () => {
   // os.system(("echo",)) as REDUCE: refused, nothing runs.
   const osSystem = hex("80048c026f738c0673797374656d93288c046563686f7452" + "2e");
