@@ -1,0 +1,3 @@
+// Node-only exports ("dask-wasm/node"): everything in the main entry plus what needs node:fs.
+export * from "./index.ts";
+export { DiskSpill } from "./store/disk-spill.ts";
