@@ -53,6 +53,8 @@ export function mergeRecsInstructions(...args: RecsInstrs[]): RecsInstrs {
 const none = (): RecsInstrs => [new Map(), []];
 const rec = (ts: TaskState, finish: Rec): RecsInstrs => [new Map([[ts, finish]]), []];
 
+/** Queue the task in the data_needed heap of every holder; with no holder it is missing.
+ *  The GatherDep itself is decided later, once per stimulus, by #ensureCommunicating. */
 function transitionGenericFetch(ws: WorkerState, ts: TaskState, _s: string): RecsInstrs {
   if (ts.whoHas.size === 0) return rec(ts, "missing");
   ts.state = "fetch";
@@ -63,12 +65,15 @@ function transitionGenericFetch(ws: WorkerState, ts: TaskState, _s: string): Rec
   return none();
 }
 
+/** The scheduler gave up finding a replica and asks us to compute the key instead. */
 function transitionMissingWaiting(ws: WorkerState, ts: TaskState, s: string): RecsInstrs {
   ws.missingDepFlight.delete(ts);
   ws._purgeState(ts);
   return transitionReleasedWaiting(ws, ts, s);
 }
 
+/** New holders arrived (refresh-who-has, compute-task, acquire-replicas). Stay missing if
+ *  the recommendation raced with another update that emptied who_has again. */
 function transitionMissingFetch(ws: WorkerState, ts: TaskState, s: string): RecsInstrs {
   if (ws.validate) assert(ts.state === "missing");
   if (ts.whoHas.size === 0) return none();
@@ -76,6 +81,7 @@ function transitionMissingFetch(ws: WorkerState, ts: TaskState, s: string): Recs
   return transitionGenericFetch(ws, ts, s);
 }
 
+/** Nobody needs the missing key any more. */
 function transitionMissingReleased(ws: WorkerState, ts: TaskState, s: string): RecsInstrs {
   ws.missingDepFlight.delete(ts);
   const out = transitionGenericReleased(ws, ts, s);
@@ -83,11 +89,13 @@ function transitionMissingReleased(ws: WorkerState, ts: TaskState, s: string): R
   return out;
 }
 
+/** The transfer ended without the key and no other holder is known. */
 function transitionFlightMissing(ws: WorkerState, ts: TaskState, s: string): RecsInstrs {
   assert(ts.done);
   return transitionGenericMissing(ws, ts, s);
 }
 
+/** No known holder: wait for FindMissingEvent / refresh-who-has to tell us one. */
 function transitionGenericMissing(ws: WorkerState, ts: TaskState, _s: string): RecsInstrs {
   if (ws.validate) assert(ts.whoHas.size === 0);
   ts.state = "missing";
@@ -96,11 +104,14 @@ function transitionGenericMissing(ws: WorkerState, ts: TaskState, _s: string): R
   return none();
 }
 
+/** A dependency (or an acquire-replicas key) must be fetched from a peer. */
 function transitionReleasedFetch(ws: WorkerState, ts: TaskState, s: string): RecsInstrs {
   if (ws.validate) assert(ts.state === "released");
   return transitionGenericFetch(ws, ts, s);
 }
 
+/** Forget everything about the task except its graph links, release dependencies that were
+ *  only needed by it, and forget the task itself once no dependent refers to it. */
 function transitionGenericReleased(ws: WorkerState, ts: TaskState, _s: string): RecsInstrs {
   ws._purgeState(ts);
   const recs: Recs = new Map();
@@ -118,6 +129,7 @@ function transitionGenericReleased(ws: WorkerState, ts: TaskState, _s: string): 
   return [recs, []];
 }
 
+/** compute-task: wait for the dependencies not in memory (fetching them), or go ready. */
 function transitionReleasedWaiting(ws: WorkerState, ts: TaskState, _s: string): RecsInstrs {
   if (ws.validate) for (const d of ts.dependencies) assert(ws.tasks.has(d.id));
   const recs: Recs = new Map();
@@ -135,6 +147,7 @@ function transitionReleasedWaiting(ws: WorkerState, ts: TaskState, _s: string): 
   return [recs, []];
 }
 
+/** Chosen by #ensureCommunicating for a GatherDep to `worker` (the extra argument). */
 function transitionFetchFlight(ws: WorkerState, ts: TaskState, _s: string, worker: unknown): RecsInstrs {
   if (ws.validate) {
     assert(ts.state === "fetch");
@@ -150,16 +163,19 @@ function transitionFetchFlight(ws: WorkerState, ts: TaskState, _s: string, worke
   return none();
 }
 
+/** refresh-who-has emptied the holders while the task waited in data_needed. */
 function transitionFetchMissing(ws: WorkerState, ts: TaskState, s: string): RecsInstrs {
   ws.fetchCount -= 1;
   return transitionGenericMissing(ws, ts, s);
 }
 
+/** Freed before any transfer started: only the fetch counter needs undoing. */
 function transitionFetchReleased(ws: WorkerState, ts: TaskState, s: string): RecsInstrs {
   ws.fetchCount -= 1;
   return transitionGenericReleased(ws, ts, s);
 }
 
+/** Drop the data and tell the scheduler this replica is gone (release-worker-data). */
 function transitionMemoryReleased(ws: WorkerState, ts: TaskState, s: string): RecsInstrs {
   assert(ts.nbytes !== null);
   ws.nbytes -= ts.nbytes;
@@ -168,6 +184,7 @@ function transitionMemoryReleased(ws: WorkerState, ts: TaskState, s: string): Re
   return [recs, instructions];
 }
 
+/** validate-only helper: a task may only become ready once its inputs are stored here. */
 function assertDepsInMemory(ws: WorkerState, ts: TaskState): void {
   for (const dep of ts.dependencies) {
     assert(ws.data.has(dep.id), () => `${ts}: dependency ${dep} not in data`);
@@ -175,6 +192,8 @@ function assertDepsInMemory(ws: WorkerState, ts: TaskState): void {
   }
 }
 
+/** All inputs are here but the task needs abstract resources: queue it apart from ready so
+ *  that resource-free tasks are not blocked behind it. */
 function transitionWaitingConstrained(ws: WorkerState, ts: TaskState, _s: string): RecsInstrs {
   if (ws.validate) {
     assert(ts.state === "waiting");
@@ -196,6 +215,7 @@ function transitionExecutingRescheduled(ws: WorkerState, ts: TaskState, s: strin
   return mergeRecsInstructions([new Map(), [new RescheduleMsg({ key: ts.key, stimulus_id: s })]], transitionGenericReleased(ws, ts, s));
 }
 
+/** All inputs are here: queue by priority and start it if a thread is free. */
 function transitionWaitingReady(ws: WorkerState, ts: TaskState, _s: string): RecsInstrs {
   if (ws.validate) {
     assert(ts.state === "waiting");
@@ -211,6 +231,8 @@ function transitionWaitingReady(ws: WorkerState, ts: TaskState, _s: string): Rec
   return ws._ensureComputing();
 }
 
+/** The task (or its transfer) failed: keep the error for a repeated compute-task, tell the
+ *  scheduler with task-erred. The error fields are forwarded verbatim (DASK-PROTOCOL §10). */
 function transitionGenericError(ws: WorkerState, ts: TaskState, s: string, exception: unknown, traceback: unknown, exception_text: unknown, traceback_text: unknown): RecsInstrs {
   ts.exception = exception;
   ts.traceback = traceback;
@@ -252,6 +274,8 @@ function transitionResumedRescheduled(_ws: WorkerState, ts: TaskState, _s: strin
   return rec(ts, "fetch");
 }
 
+/** resumed -> fetch: from flight, depends on whether the transfer already ended; from
+ *  executing, nothing to do until the execution reports back. */
 function transitionResumedFetch(ws: WorkerState, ts: TaskState, _s: string): RecsInstrs {
   if (ts.previous === "flight") {
     if (ws.validate) assert(ts.next === "waiting");
@@ -277,6 +301,7 @@ function transitionResumedFetch(ws: WorkerState, ts: TaskState, _s: string): Rec
   return none();
 }
 
+/** Freed again while resumed: back to plain cancelled (the activity is still running). */
 function transitionResumedReleased(_ws: WorkerState, ts: TaskState, _s: string): RecsInstrs {
   // None of the exit events of execute or gather_dep recommend released.
   assert(!ts.done);
@@ -285,6 +310,7 @@ function transitionResumedReleased(_ws: WorkerState, ts: TaskState, _s: string):
   return none();
 }
 
+/** The scheduler wants the task computed here again while it is still running here. */
 function transitionResumedWaiting(ws: WorkerState, ts: TaskState, s: string): RecsInstrs {
   // None of the exit events of execute or gather_dep recommend waiting.
   assert(!ts.done);
@@ -326,6 +352,7 @@ function uncancelFlight(ts: TaskState): void {
   ts.previous = null;
 }
 
+/** A cancelled task is wanted as a dependency (fetch) again. */
 function transitionCancelledFetch(ws: WorkerState, ts: TaskState, s: string): RecsInstrs {
   if (cancelledFlightNeededAgain(ts)) {
     uncancelFlight(ts);
@@ -346,6 +373,7 @@ function transitionCancelledFetch(ws: WorkerState, ts: TaskState, s: string): Re
   return none();
 }
 
+/** A cancelled task is to be computed here again. */
 function transitionCancelledWaiting(ws: WorkerState, ts: TaskState, s: string): RecsInstrs {
   assert(!ts.done);
   if (ts.previous === "executing") {
@@ -386,6 +414,7 @@ function transitionExecutingReleased(ws: WorkerState, ts: TaskState, _s: string)
   return none();
 }
 
+/** Start it: resources were taken by _ensureComputing; the shell runs the Execute. */
 function transitionToExecuting(ws: WorkerState, ts: TaskState, s: string, from: "ready" | "constrained"): RecsInstrs {
   if (ws.validate) {
     assert(ts.state === from);
@@ -404,6 +433,8 @@ function transitionFlightFetch(ws: WorkerState, ts: TaskState, s: string): RecsI
   return transitionGenericFetch(ws, ts, s);
 }
 
+/** Freed while the transfer runs: it cannot be aborted, so remember it as cancelled(flight)
+ *  and decide when the GatherDep reports back. */
 function transitionFlightReleased(ws: WorkerState, ts: TaskState, s: string): RecsInstrs {
   // None of the exit events of gather_dep recommend released, but a dependent released in the
   // same batch can (its generic release recommends released for this dependency, replacing the
@@ -418,6 +449,7 @@ function transitionFlightReleased(ws: WorkerState, ts: TaskState, s: string): Re
   return none();
 }
 
+/** The task seceded: it stops counting against nthreads, so another task may start now. */
 function transitionExecutingLongRunning(ws: WorkerState, ts: TaskState, s: string, compute_duration: unknown): RecsInstrs {
   ts.state = "long-running";
   ws.executing.delete(ts);
@@ -436,6 +468,7 @@ function transitionCancelledOrResumedLongRunning(ws: WorkerState, ts: TaskState,
   return ws._ensureComputing();
 }
 
+/** Normally ExecuteSuccessEvent; scatter() over a running key also lands here. */
 function transitionExecutingMemory(ws: WorkerState, ts: TaskState, s: string, value: unknown): RecsInstrs {
   return transitionToMemory(ws, ts, value, "task-finished", s);
 }
@@ -461,6 +494,7 @@ function transitionResumedMemory(ws: WorkerState, ts: TaskState, s: string, valu
   return transitionToMemory(ws, ts, value, msgType, s);
 }
 
+/** Store the value, wake dependents, and tell the scheduler (task-finished or add-keys). */
 function transitionToMemory(ws: WorkerState, ts: TaskState, value: unknown, msgType: "add-keys" | "task-finished", s: string): RecsInstrs {
   let recs: Recs;
   let instrs: Instruction[];
@@ -478,6 +512,7 @@ function transitionToMemory(ws: WorkerState, ts: TaskState, value: unknown, msgT
   return [recs, instrs];
 }
 
+/** Drop the task record; dependencies left without dependents are forgotten too. */
 function transitionReleasedForgotten(ws: WorkerState, ts: TaskState, _s: string): RecsInstrs {
   const recs: Recs = new Map();
   // Dependents should have been released by the scheduler before this.

@@ -6,6 +6,7 @@
 import type { WorkerState } from "./state.ts";
 import { assert, InvalidTaskState, WAITING_FOR_DATA, type TaskState } from "./task-state.ts";
 
+/** A dependent cannot be queued to run while this task is not in memory here. */
 function assertDependentsNotReady(ws: WorkerState, ts: TaskState): void {
   for (const dep of ts.dependents) {
     assert(!ws.ready.has(dep), () => `${ts}: dependent ${dep} is ready`);
@@ -13,6 +14,7 @@ function assertDependentsNotReady(ws: WorkerState, ts: TaskState): void {
   }
 }
 
+/** memory: the value is stored and its size known (reported to the scheduler). */
 function validateTaskMemory(ws: WorkerState, ts: TaskState): void {
   assert(ws.data.has(ts.id), "memory task not in data");
   assert(Number.isInteger(ts.nbytes), "memory task without integer nbytes");
@@ -36,6 +38,7 @@ function validateTaskExecuting(ws: WorkerState, ts: TaskState): void {
   assertDependentsNotReady(ws, ts);
 }
 
+/** ready / constrained: queued in exactly one heap, inputs stored, not yet started. */
 function validateTaskReady(ws: WorkerState, ts: TaskState): void {
   const restricted = Object.keys(ts.resourceRestrictions).length > 0;
   if (ts.state === "ready") {
@@ -52,6 +55,7 @@ function validateTaskReady(ws: WorkerState, ts: TaskState): void {
   for (const dep of ts.dependencies) assert(ws.data.has(dep.id), () => `dependency ${dep} not in data`);
 }
 
+/** waiting: waitingForData is exactly the dependencies whose data is not stored here. */
 function validateTaskWaiting(ws: WorkerState, ts: TaskState): void {
   assert(!ws.data.has(ts.id));
   assert(!ts.done);
@@ -71,6 +75,7 @@ function validateTaskFlight(ws: WorkerState, ts: TaskState): void {
   assert(ws.inFlightWorkers.get(ts.comingFrom)?.has(ts.id), "flight task not in inFlightWorkers[comingFrom]");
 }
 
+/** fetch: queued in the heap of every holder, never ourselves. */
 function validateTaskFetch(ws: WorkerState, ts: TaskState): void {
   assert(!ws.data.has(ts.id));
   assert(!ts.whoHas.has(ws.address));
@@ -83,6 +88,7 @@ function validateTaskFetch(ws: WorkerState, ts: TaskState): void {
   assertDependentsNotReady(ws, ts);
 }
 
+/** missing: no holder anywhere in our books; FindMissingEvent will ask the scheduler. */
 function validateTaskMissing(ws: WorkerState, ts: TaskState): void {
   assert(!ws.data.has(ts.id));
   assert(ts.whoHas.size === 0);
@@ -92,6 +98,7 @@ function validateTaskMissing(ws: WorkerState, ts: TaskState): void {
   assertDependentsNotReady(ws, ts);
 }
 
+/** cancelled: still running or transferring, so the executing/flight checks apply. */
 function validateTaskCancelled(ws: WorkerState, ts: TaskState): void {
   assert(ts.next === null);
   if (ts.previous === "executing" || ts.previous === "long-running") validateTaskExecuting(ws, ts);
@@ -101,6 +108,7 @@ function validateTaskCancelled(ws: WorkerState, ts: TaskState): void {
   }
 }
 
+/** resumed: as cancelled, plus the next step the scheduler asked for. */
 function validateTaskResumed(ws: WorkerState, ts: TaskState): void {
   if (ts.previous === "executing" || ts.previous === "long-running") {
     assert(ts.next === "fetch");
@@ -113,6 +121,7 @@ function validateTaskResumed(ws: WorkerState, ts: TaskState): void {
   assertDependentsNotReady(ws, ts);
 }
 
+/** released: in no queue and carrying no result; only graph links may remain. */
 function validateTaskReleased(ws: WorkerState, ts: TaskState): void {
   assert(!ws.data.has(ts.id));
   assert(ts.next === null && ts.previous === null);
@@ -152,6 +161,8 @@ export function validateTask(ws: WorkerState, ts: TaskState): void {
 
 /** Every cross-collection invariant, then every task. */
 export function validateState(ws: WorkerState): void {
+  // Graph links and holder bookkeeping must be symmetric: a one-sided link is how a task gets
+  // stuck (waiting for something that will never tell it).
   for (const ts of ws.tasks.values()) {
     for (const worker of ts.whoHas) {
       assert(worker !== ws.address, "a task lists this worker as a holder");
@@ -174,6 +185,7 @@ export function validateState(ws: WorkerState): void {
       assert(ts.whoHas.has(worker), () => `${ts}: whoHas lacks ${worker}`);
     }
   }
+  // fetchCount is kept incrementally by the transitions; recount it from the heaps.
   const fetchTss = new Set<TaskState>();
   for (const [worker, tss] of ws.dataNeeded) {
     for (const ts of tss) {
@@ -200,6 +212,7 @@ export function validateState(ws: WorkerState): void {
   // No stale TaskState objects (a forgotten task recreated under the same key) in any collection.
   const collections = [...ws.dataNeeded.values(), ws.missingDepFlight, ws.ready, ws.constrained, ws.inFlightTasks, ws.executing, ws.longRunning, ws.waiting];
   for (const c of collections) for (const ts of c) assert(ws.tasks.get(ts.id) === ts, () => `stale ${ts}`);
+  // nbytes is reported to the scheduler (memory accounting): it must equal the stored sizes.
   let expectNbytes = 0;
   for (const id of ws.data.keys()) {
     const ts = ws.tasks.get(id);
