@@ -240,7 +240,10 @@ class Vm {
   nextBuffer = 0;
   readonly opaque: boolean;
   readonly maxMemo: number;
-  /** Bytes we may still copy or convert: bounds the total allocation to a multiple of the input. */
+  /**
+   * What we may still copy (bytes) or materialise again (elements of shared tuples/dicts): bounds
+   * the total allocation to a small multiple of the input whatever the memo sharing.
+   */
   budget: number;
 
   constructor(bytes: Uint8Array, options: PickleReadOptions) {
@@ -704,8 +707,11 @@ class Finalizer {
     return k;
   }
 
+  // args/kwargs/containers build a NEW array or Map per node, even when many nodes share one
+  // memoised tuple or dict: charged per element so that sharing cannot multiply the output.
   args(v: unknown, d: number, what: string): unknown[] {
     if (!Array.isArray(v)) fail("DASK_ERR_PICKLE_SHAPE", `${what} args are not a tuple`);
+    this.vm.charge(v.length);
     return v.map((x) => this.value(x, d, false));
   }
 
@@ -713,6 +719,7 @@ class Finalizer {
     const out = new Map<string, unknown>();
     if (v === null) return out;
     if (!(v instanceof PyDict)) fail("DASK_ERR_PICKLE_SHAPE", "Task kwargs are not a dict");
+    this.vm.charge(v.keys.length);
     for (let i = 0; i < v.keys.length; i++) {
       const k = v.keys[i];
       if (typeof k !== "string") fail("DASK_ERR_PICKLE_SHAPE", "Task kwargs key is not a str");
@@ -785,6 +792,7 @@ class Finalizer {
     }
     // builtins constructors (protocol 2-4 pickles of set/frozenset/bytearray; copyreg-free forms).
     const it = args.length === 0 ? [] : this.value(args[0], d, false);
+    if (Array.isArray(it) || it instanceof Set) this.vm.charge(Array.isArray(it) ? it.length : it.size);
     switch (name) {
       case "builtins.set":
       case "builtins.frozenset":
@@ -810,6 +818,7 @@ class Finalizer {
       // Dict({k: v, ...}) as written by clients; flatten to the slot form [k0, v0, ...].
       if (args.length === 1 && args[0] instanceof PyDict) {
         const src = args[0];
+        this.vm.charge(2 * src.keys.length);
         const items: unknown[] = [];
         for (let i = 0; i < src.keys.length; i++) items.push(this.value(src.keys[i], d, false), this.value(src.values[i], d, false));
         return new ContainerNode(kind, items);

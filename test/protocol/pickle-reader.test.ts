@@ -348,6 +348,12 @@ test("limits: maxBytes, maxDepth, maxMemo, huge declared lengths, repeated big b
   // BINBYTES8 declaring 2^62 bytes: truncated, never allocated.
   assert.equal(code(() => readPickle(hex("80058e00000000000000402e"))), "DASK_ERR_PICKLE_TRUNCATED");
   assert.equal(code(() => readPickle(hex("80058bffffff7f"))), "DASK_ERR_PICKLE_LIMIT"); // LONG4 of 2 GiB
+  // 5000 Task REDUCEs sharing one memoised 10,000-item args tuple: 50M elements if each copied.
+  const shared = Buffer.concat([
+    hex("800228"), Buffer.alloc(10_000, 0x4e), hex("7494" + "8c0f" + Buffer.from("dask._task_spec").toString("hex") + "8c045461736b9394" + "5d28"),
+    Buffer.from("680168005294".repeat(5000), "hex").subarray(0), hex("652e"),
+  ]);
+  assert.equal(code(() => readPickle(new Uint8Array(shared))), "DASK_ERR_PICKLE_LIMIT");
   // One 64 KiB bytes referenced n times as a big-endian numpy buffer: each reference is a
   // byte-swapped copy, so many references exhaust the expansion budget; two are fine.
   assert.equal(code(() => readPickle(numpyRefs(1000))), "DASK_ERR_PICKLE_LIMIT");
