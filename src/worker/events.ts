@@ -238,8 +238,10 @@ export class ComputeTaskEvent extends StateMachineEvent {
   }
 
   override toLoggable(): StateMachineEvent {
-    // The run_spec may be megabytes of pickle; the log keeps only its shape.
-    return new ComputeTaskEvent({ ...this, run_spec: null });
+    // The run_spec may be megabytes of pickle: the log keeps a shallow copy without it (no
+    // re-normalisation: this runs once per compute-task).
+    if (this.run_spec.task == null && this.run_spec.function == null) return this;
+    return Object.assign(Object.create(ComputeTaskEvent.prototype) as ComputeTaskEvent, this, { run_spec: { task: null } });
   }
 }
 

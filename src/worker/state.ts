@@ -29,6 +29,20 @@ import {
 import { mergeRecsInstructions, RecommendationsConflict, TRANSITIONS, type Rec, type Recs, type RecsInstrs } from "./transitions.ts";
 import { validateState, validateTask } from "./validate.ts";
 
+/** TRANSITIONS as start -> finish -> function, so that lookups build no "start>finish" string. */
+const TRANSITION_LOOKUP: ReadonlyMap<string, ReadonlyMap<string, (typeof TRANSITIONS)[string]>> = (() => {
+  const m = new Map<string, Map<string, (typeof TRANSITIONS)[string]>>();
+  for (const [pair, fn] of Object.entries(TRANSITIONS)) {
+    const [from, to] = pair.split(">") as [string, string];
+    if (!m.has(from)) m.set(from, new Map());
+    m.get(from)!.set(to, fn);
+  }
+  return m;
+})();
+
+/** Shared log record for "no new recommendations" (most transitions). */
+const NO_RECS: Readonly<Record<string, string>> = Object.freeze({});
+
 /** What the state needs from the byte store, indexed by key id. A `Map<string, unknown>` fits. */
 export interface DataStore {
   has(id: string): boolean;
@@ -632,10 +646,11 @@ export class WorkerState {
 
   /** Transition one task (Python `_transition`); unknown pairs go through "released". */
   #transition(ts: TaskState, finishRec: Rec, stimulus_id: string): RecsInstrs {
-    const [finish, ...args] = typeof finishRec === "string" ? [finishRec] : finishRec;
+    // Hot path (several transitions per task): no rest-array or key-string allocation.
+    const finish = typeof finishRec === "string" ? finishRec : finishRec[0];
     if (ts.state === finish) return [new Map(), []];
     const start = ts.state;
-    const func = TRANSITIONS[`${start}>${finish}`];
+    const func = TRANSITION_LOOKUP.get(start)?.get(finish);
     // Counted before running, so that runaway recursion is caught; a path through released
     // counts twice.
     this.transitionCounter += 1;
@@ -645,7 +660,7 @@ export class WorkerState {
     let recs: Recs;
     let instructions: Instruction[];
     if (func) {
-      [recs, instructions] = func(this, ts, stimulus_id, ...args);
+      [recs, instructions] = typeof finishRec === "string" ? func(this, ts, stimulus_id) : func(this, ts, stimulus_id, ...finishRec.slice(1));
     } else if (start !== "released" && finish !== "released") {
       // start -> released -> finish
       try {
@@ -674,8 +689,12 @@ export class WorkerState {
     } else {
       throw new InvalidTransition(ts.key, start, finish, this.story(ts));
     }
-    const newRecs: Record<string, string> = {};
-    for (const [t, r] of recs) newRecs[t.id] = typeof r === "string" ? r : r[0];
+    let newRecs: Readonly<Record<string, string>> = NO_RECS;
+    if (recs.size > 0) {
+      const o: Record<string, string> = {};
+      for (const [t, r] of recs) o[t.id] = typeof r === "string" ? r : r[0];
+      newRecs = o;
+    }
     this.log.push([ts.id, start, finish, ts.state, newRecs, stimulus_id]);
     return [recs, instructions];
   }
