@@ -68,7 +68,9 @@ export interface WorkerStateOptions {
   transferIncomingBytesThrottleThreshold?: number;
   transferIncomingBytesLimit?: number;
   transferMessageBytesLimit?: number;
-  /** Check every touched task after each transition and the whole state after each stimulus. */
+  /** Check every touched task after each transition batch and the whole state after each
+   *  stimulus (O(tasks) per stimulus: for tests and debugging). Default false; Python's
+   *  constructor defaults to true but its Worker passes the config value, false by default. */
   validate?: boolean;
   /** Throw TransitionCounterMaxExceeded when this many transitions happened (debugging). */
   transitionCounterMax?: number | false;
@@ -264,7 +266,7 @@ export class WorkerState {
     this.threads = options.threads ?? new Map();
     this.totalResources = { ...(options.resources ?? {}) };
     this.availableResources = { ...this.totalResources };
-    this.validate = options.validate ?? true;
+    this.validate = options.validate ?? false;
     this.transferIncomingCountLimit = options.transferIncomingCountLimit ?? 9999;
     this.transferIncomingBytesThrottleThreshold = options.transferIncomingBytesThrottleThreshold ?? 10_000_000;
     this.transferMessageBytesLimit = options.transferMessageBytesLimit ?? Infinity;
