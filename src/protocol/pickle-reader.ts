@@ -71,19 +71,72 @@ class PyList {
   }
 }
 
-/** Python dict under construction. Keys deduplicated the way Python hashes primitives and tuples. */
+/**
+ * Python's key equality for dict keys and set items (1 == 1.0 == True, equal tuples), in O(1)
+ * per lookup however large or often repeated the key: primitives are JS Map keys (V8 caches a
+ * string's hash, so a memoised 1 MB key repeated a million times is not rehashed); small bytes
+ * and tuples get a bounded encoded form; anything else (or bigger) is compared by identity.
+ */
+class KeyIndex {
+  readonly prim = new Map<unknown, number>();
+  readonly comp = new Map<string, number>();
+  /** The index stored for a key equal to `k`; otherwise stores `next` for it and returns -1. */
+  find(k: unknown, next: number): number {
+    let map: Map<unknown, number>;
+    let h: unknown;
+    if (typeof k === "boolean") (map = this.prim), (h = k ? 1 : 0);
+    else if (typeof k === "number") (map = this.prim), (h = k === 0 ? 0 : k); // -0.0 == 0
+    else if (k === null || typeof k === "string" || typeof k === "bigint") (map = this.prim), (h = k);
+    else {
+      const c = compositeHash(k, 0);
+      if (c === null) return -1; // identity only: never equal to another key
+      (map = this.comp as Map<unknown, number>), (h = c);
+    }
+    const at = map.get(h);
+    if (at !== undefined) return at;
+    map.set(h, next);
+    return -1;
+  }
+}
+
+/** Bounded encoding of a small immutable bytes or tuple key; null when too big or unhashable. */
+function compositeHash(k: unknown, depth: number): string | null {
+  if (k instanceof Uint8Array) return !(k as { mutable?: boolean }).mutable && k.length <= 64 ? "b" + latin1(k) : null;
+  if (!Array.isArray(k) || depth > 8) return null; // a VM tuple, or not hashable here
+  const cached = TUPLE_HASH.get(k);
+  if (cached !== undefined) return cached;
+  let h: string | null = "t";
+  for (const x of k) {
+    const part =
+      typeof x === "string" ? (x.length <= 64 ? JSON.stringify(x) : null)
+      : typeof x === "number" ? (Number.isInteger(x) && Math.abs(x) < 2 ** 64 ? "n" + BigInt(x) : "f" + x)
+      : typeof x === "bigint" ? (x < 2n ** 64n && x > -(2n ** 64n) ? "n" + x : null)
+      : typeof x === "boolean" ? (x ? "n1" : "n0")
+      : x === null ? "N"
+      : compositeHash(x, depth + 1);
+    if (part === null || h.length + part.length > 512) {
+      h = null;
+      break;
+    }
+    h += part + ",";
+  }
+  // Cached per tuple object: a memoised tuple used as a key many times is encoded once.
+  TUPLE_HASH.set(k, h);
+  return h;
+}
+const TUPLE_HASH = new WeakMap<object, string | null>();
+
+/** Python dict under construction (insertion order; a repeated key keeps its first position). */
 class PyDict {
   keys: unknown[] = [];
   values: unknown[] = [];
-  index = new Map<string, number>();
+  index = new KeyIndex();
   set(k: unknown, v: unknown): void {
-    const h = hashKey(k);
-    const at = h === null ? undefined : this.index.get(h);
-    if (at !== undefined) {
+    const at = this.index.find(k, this.keys.length);
+    if (at >= 0) {
       this.values[at] = v;
       return;
     }
-    if (h !== null) this.index.set(h, this.keys.length);
     this.keys.push(k);
     this.values.push(v);
   }
@@ -92,18 +145,13 @@ class PyDict {
 /** Python set/frozenset under construction. */
 class PySet {
   items: unknown[] = [];
-  index = new Set<string>();
+  index = new KeyIndex();
   frozen: boolean;
   constructor(frozen: boolean) {
     this.frozen = frozen;
   }
   add(v: unknown): void {
-    const h = hashKey(v);
-    if (h !== null) {
-      if (this.index.has(h)) return;
-      this.index.add(h);
-    }
-    this.items.push(v);
+    if (this.index.find(v, this.items.length) < 0) this.items.push(v);
   }
 }
 
@@ -133,34 +181,6 @@ class PyDtype {
     this.spec = spec;
   }
 }
-
-/** Python's hash equality for the primitive key types a pickle can carry (1 == 1.0 == True). */
-function hashKey(k: unknown, depth = 0): string | null {
-  if (typeof k === "string") return "s" + k;
-  if (typeof k === "number") return Number.isInteger(k) ? "n" + BigInt(k).toString() : "f" + String(k);
-  if (typeof k === "bigint") return "n" + k.toString();
-  if (typeof k === "boolean") return k ? "n1" : "n0";
-  if (k === null) return "N";
-  // Long bytes keys fall back to identity: hashing them per reference would cost O(refs x size).
-  if (k instanceof Uint8Array && !(k as { mutable?: boolean }).mutable && k.length <= 64) return "b" + latin1(k);
-  if (Array.isArray(k) && depth < 32) { // a VM tuple
-    // Cached per tuple: a memoised tuple used as a key many times is hashed once.
-    const cached = TUPLE_HASH.get(k);
-    if (cached !== undefined) return cached;
-    const parts: string[] = [];
-    let h: string | null = null;
-    for (const x of k) {
-      const part = hashKey(x, depth + 1);
-      if (part === null) break;
-      parts.push(part);
-    }
-    if (parts.length === k.length) h = "t" + JSON.stringify(parts);
-    TUPLE_HASH.set(k, h);
-    return h;
-  }
-  return null; // identity only (GlobalRef, objects): no deduplication
-}
-const TUPLE_HASH = new WeakMap<object, string | null>();
 
 function latin1(b: Uint8Array): string {
   let s = "";
@@ -259,7 +279,7 @@ class Vm {
 
   charge(n: number): void {
     this.budget -= n;
-    if (this.budget < 0) fail("DASK_ERR_PICKLE_LIMIT", "pickle expands to more than 4x its size (repeated references to large buffers?)");
+    if (this.budget < 0) fail("DASK_ERR_PICKLE_LIMIT", "pickle expands to more than 4x its size (repeated references to shared buffers, tuples or dicts)");
   }
 
   need(n: number): void {

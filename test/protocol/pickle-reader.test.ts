@@ -378,6 +378,18 @@ function numpyRefs(n: number): Uint8Array {
   return Uint8Array.from(Buffer.concat([head, new Uint8Array(65536), Uint8Array.from(parts)]));
 }
 
+test("a 1 MB key repeated 200,000 times (as key and inside tuple keys) is not rehashed each time", { timeout: 20_000 }, () => {
+  const big = Buffer.alloc(1 << 20, 0x78);
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(big.length);
+  const entry = Buffer.from("68004b01" + "6800854b02", "hex"); // key big -> 1; key (big,) -> 2
+  const p = Buffer.concat([hex("80057d28"), hex("58"), len, big, hex("9430") /* MEMOIZE, POP */, ...Array(200_000).fill(entry), hex("752e")]);
+  const d = readPickle(new Uint8Array(p)) as Map<unknown, unknown>;
+  // The str key dedupes to one entry; tuples holding a >64-char str are compared by identity.
+  assert.equal(d.size, 1 + 200_000);
+  assert.equal(d.get("x".repeat(1 << 20)), 1);
+});
+
 test("fast-check: random bytes and mutated gallery pickles never crash or hang (only PickleError)", () => {
   const safely = (b: Uint8Array, opaque: boolean): void => {
     try {
