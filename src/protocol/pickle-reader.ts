@@ -227,10 +227,15 @@ function fail(code: string, message: string): never {
 }
 
 /**
- * Reads one pickle and returns its value (see README "pickle values"): None -> null, bool, int ->
+ * Reads one pickle and returns its value: None -> null, bool, int ->
  * number (bigint beyond 2^53), float -> number, str -> string, bytes/bytearray -> Uint8Array,
  * list -> Array, tuple -> tuple()-marked Array, dict -> plain object when every key is a str,
- * else Map; set/frozenset -> Set; numpy _frombuffer -> as numpy.ts (1-D native dtype -> typed array, else NdArray); dask._task_spec -> task-spec nodes.
+ * else Map; set/frozenset -> Set; numpy _frombuffer -> as numpy.ts (1-D native dtype -> typed
+ * array, else NdArray); dask._task_spec -> task-spec nodes; called unknown globals -> coded error
+ * (or OpaqueObject with `opaqueGlobals`).
+ * Objects the pickle references more than once (memo) are the same JS object in the result, and
+ * numpy data may share memory with the input copy or an out-of-band buffer: treat as read-only.
+ * Throws only PickleError (codes DASK_ERR_PICKLE_*).
  */
 export function readPickle(bytes: Uint8Array, options: PickleReadOptions = {}): unknown {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;

@@ -250,7 +250,10 @@ class Writer {
 
   task(t: TaskNode, depth: number): void {
     const args = [t.key, t.func, ...t.args];
-    if (t.kwargs.size === 0) {
+    // kwargs is typed as a Map; accept a plain object too (untyped callers), never crash on it.
+    const raw: unknown = t.kwargs;
+    const kwargs = raw instanceof Map ? (raw as Map<string, unknown>) : new Map(Object.entries((raw ?? {}) as object));
+    if (kwargs.size === 0) {
       this.call(TS, "Task", args, depth);
       return;
     }
@@ -259,7 +262,7 @@ class Writer {
     this.out.byte(0x28); // MARK
     this.global(new GlobalRef(TS, "Task"));
     this.tuple(args, depth + 1);
-    this.dictEntries(t.kwargs, depth + 1);
+    this.dictEntries(kwargs, depth + 1);
     this.out.byte(0x74); // TUPLE
     this.out.byte(0x52); // REDUCE
   }

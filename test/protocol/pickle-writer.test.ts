@@ -39,6 +39,9 @@ test("MODERN-DELTA §9: kwargs go through dask.utils.apply(Task, args, kwargs)",
   assert.ok(back instanceof TaskNode);
   assert.deepEqual([back.key, back.func, back.kwargs], ["c", "wasm:scale", new Map([["factor", 2]])]);
   assert.deepEqual(dependencies(back), ["b"]);
+  // An untyped caller passing kwargs as a plain object gets the same bytes.
+  const loose = new TaskNode("c", "wasm:scale", [new TaskRefNode("b")], { factor: 2 } as unknown as Map<string, unknown>);
+  assert.equal(hexOf(writePickle(loose)), expected);
 });
 
 /** Opcodes of a pickle we wrote (walks only the opcodes subset (W) uses; argument sizes per opcode). */
