@@ -9,7 +9,7 @@ import {
   AcquireReplicasEvent, ComputeTaskEvent, eventFromWire, ExecuteSuccessEvent, FreeKeysEvent, GatherDepSuccessEvent,
   PauseEvent, RemoveReplicasEvent, STREAM_HANDLERS, UnpauseEvent, type StateMachineEvent,
 } from "../../src/worker/events.ts";
-import { Execute, GatherDep, TaskErredMsg, TaskFinishedMsg, type Instruction } from "../../src/worker/instructions.ts";
+import { Execute, GatherDep, SendMessageToScheduler, TaskErredMsg, TaskFinishedMsg, type Instruction } from "../../src/worker/instructions.ts";
 import { keyId, type Key } from "../../src/protocol/values.ts";
 import { makeWs } from "./helpers.ts";
 
@@ -132,16 +132,18 @@ describe("eventFromWire on captured scheduler messages", () => {
 
 describe("replay of captured scheduler streams through WorkerState", () => {
   for (const s of streams) {
-    test(`${s.name}: every key the real worker reported done is reported by WorkerState`, () => {
+    test(`${s.name}: every key the real worker reported done is reported by WorkerState, with the real field sets`, () => {
       // A shell that answers every instruction at once: Execute succeeds, GatherDep returns all.
       const ws = makeWs({ address: s.worker ?? "tcp://127.0.0.1:1", nthreads: 4 });
       const reported = new Map<string, Instruction[]>();
+      const sent = new Map<string, Record<string, unknown>>();
       const pending: StateMachineEvent[] = [];
       const run = (instructions: Instruction[]): void => {
         for (const i of instructions) {
           if (i instanceof Execute) pending.push(ExecuteSuccessEvent.dummy(i.key, `value of ${keyId(i.key)}`, { nbytes: 8, stimulus_id: `execute-${keyId(i.key)}` }));
           else if (i instanceof GatherDep) pending.push(new GatherDepSuccessEvent({ worker: i.worker, total_nbytes: i.total_nbytes, data: new Map(i.to_gather.map((k: Key) => [k, 1])), stimulus_id: `gather-${i.worker}` }));
-          else if (i instanceof TaskFinishedMsg || i instanceof TaskErredMsg) reported.set(keyId(i.key), [...(reported.get(keyId(i.key)) ?? []), i]);
+          if (i instanceof TaskFinishedMsg || i instanceof TaskErredMsg) reported.set(keyId(i.key), [...(reported.get(keyId(i.key)) ?? []), i]);
+          if (i instanceof SendMessageToScheduler) sent.set(i.op, i.toWire());
         }
       };
       for (const m of s.toWorker) {
@@ -155,6 +157,15 @@ describe("replay of captured scheduler streams through WorkerState", () => {
       const real = s.fromWorker.filter((m) => m.op === "task-finished" || m.op === "task-erred").map((m) => keyId(m.key as Key));
       assert.ok(real.length > 0 || s.toWorker.every((m) => m.op !== "compute-task"));
       for (const k of real) assert.ok(reported.has(k), `${s.name}: real worker reported ${k}, WorkerState did not`);
+      // Wire shape: every op both we and the real worker sent has exactly the real field set.
+      let compared = 0;
+      for (const [op, ours] of sent) {
+        const real = s.fromWorker.find((m) => m.op === op);
+        if (!real) continue;
+        assert.deepEqual(Object.keys(ours).sort(), Object.keys(real).sort(), `${s.name}: ${op} fields`);
+        compared++;
+      }
+      assert.ok(compared > 0, `${s.name}: no message to compare`);
       // 2026 requires run_id: every message we would send for a 2026 compute-task carries it.
       if (s.name.startsWith("2026/")) {
         for (const msgs of reported.values()) for (const msg of msgs) assert.equal(typeof (msg as TaskFinishedMsg).toWire().run_id, "number");
