@@ -127,7 +127,8 @@ export function dependencies(node: unknown): Key[] {
     if (n instanceof TaskRefNode) add(n.key);
     else if (n instanceof AliasNode) add(n.target);
     else if (n instanceof TaskNode) {
-      const kw = [...n.kwargs.values()];
+      const raw: unknown = n.kwargs; // a Map; a plain object from untyped callers is tolerated
+      const kw = raw instanceof Map ? [...raw.values()] : Object.values((raw ?? {}) as object);
       // Push in reverse so that pops visit args left to right, then kwargs.
       for (let i = kw.length - 1; i >= 0; i--) stack.push(kw[i]);
       for (let i = n.args.length - 1; i >= 0; i--) stack.push(n.args[i]);
