@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import { VECTORS_2022, VECTORS_2026 } from "../helpers/env.ts";
 import {
-  AcquireReplicasEvent, ComputeTaskEvent, eventFromWire, ExecuteSuccessEvent, FreeKeysEvent, GatherDepSuccessEvent,
+  AcquireReplicasEvent, ComputeTaskEvent, eventFromWire, ExecuteFailureEvent, ExecuteSuccessEvent, FreeKeysEvent, GatherDepSuccessEvent,
   PauseEvent, RemoveReplicasEvent, STREAM_HANDLERS, UnpauseEvent, type StateMachineEvent,
 } from "../../src/worker/events.ts";
 import { Execute, GatherDep, SendMessageToScheduler, TaskErredMsg, TaskFinishedMsg, type Instruction } from "../../src/worker/instructions.ts";
@@ -129,6 +129,26 @@ describe("eventFromWire on captured scheduler messages", () => {
     assert.ok(acq instanceof AcquireReplicasEvent && acq.nbytes.size === 1);
   });
 });
+
+describe("task-erred / long-running / steal-response shapes", () => {
+  test("task-erred has the field set of the real workers' task-erred (2022 without run_id, 2026 with)", () => {
+    let compared = 0;
+    for (const s of streams) {
+      const real = s.fromWorker.find((m) => m.op === "task-erred");
+      if (!real) continue;
+      const ws = makeWs();
+      ws.handleStimulus(ComputeTaskEvent.dummy("x", { run_id: typeof real.run_id === "number" ? real.run_id : null, stimulus_id: "c" }));
+      const [msg] = ws.handleStimulus(ExecuteFailureEvent.fromError(new ZeroDivisionErrorLike("division by zero"), { key: "x", start: 1, stop: 2, stimulus_id: "e" }));
+      assert.deepEqual(Object.keys((msg as TaskErredMsg).toWire()).sort(), Object.keys(real).sort(), s.name);
+      compared++;
+    }
+    assert.ok(compared >= 2, `compared ${compared}`);
+  });
+});
+
+class ZeroDivisionErrorLike extends Error {
+  override name = "ZeroDivisionError";
+}
 
 describe("replay of captured scheduler streams through WorkerState", () => {
   for (const s of streams) {
