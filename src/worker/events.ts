@@ -176,7 +176,7 @@ export class ComputeTaskEvent extends StateMachineEvent {
     const stimulus_id = wireString(msg, "compute-task", "stimulus_id");
     const priority = msg.priority;
     if (!Array.isArray(priority) || !priority.every((p) => typeof p === "number")) throw badField("compute-task", "priority", "an array of numbers");
-    const who_has = wireKeyMap<readonly string[]>(msg.who_has, "compute-task", "who_has", (v) => Array.isArray(v) && v.every((a) => typeof a === "string"));
+    const who_has = wireKeyMap<readonly string[]>(msg.who_has, "compute-task", "who_has", isAddressList);
     const nbytes = wireKeyMap<number>(msg.nbytes, "compute-task", "nbytes", (v) => typeof v === "number");
     let run_spec: SerializedTask;
     if (msg.function != null) {
@@ -426,6 +426,8 @@ function wireKeys(msg: Readonly<Record<string, unknown>>, op: string, field: str
   return v as Key[];
 }
 
+const isAddressList = (v: unknown): boolean => Array.isArray(v) && v.every((a) => typeof a === "string");
+
 function wireKeyMap<V>(v: unknown, op: string, field: string, valueOk: (v: unknown) => boolean): Map<Key, V> {
   if (v == null) return new Map();
   if (typeof v !== "object" || Array.isArray(v)) throw badField(op, field, "a map");
@@ -450,14 +452,14 @@ export const STREAM_HANDLERS: Readonly<Record<string, (msg: WireMsg) => StateMac
   "remove-replicas": (m) => new RemoveReplicasEvent({ keys: wireKeys(m, "remove-replicas", "keys"), stimulus_id: wireString(m, "remove-replicas", "stimulus_id") }),
   "acquire-replicas": (m) =>
     new AcquireReplicasEvent({
-      who_has: wireKeyMap(m.who_has, "acquire-replicas", "who_has", (v) => Array.isArray(v)),
+      who_has: wireKeyMap(m.who_has, "acquire-replicas", "who_has", isAddressList),
       nbytes: wireKeyMap(m.nbytes, "acquire-replicas", "nbytes", (v) => typeof v === "number"),
       stimulus_id: wireString(m, "acquire-replicas", "stimulus_id"),
     }),
   "steal-request": (m) => new StealRequestEvent({ key: wireKey(m, "steal-request", "key"), stimulus_id: wireString(m, "steal-request", "stimulus_id") }),
   "refresh-who-has": (m) =>
     new RefreshWhoHasEvent({
-      who_has: wireKeyMap(m.who_has, "refresh-who-has", "who_has", (v) => Array.isArray(v)),
+      who_has: wireKeyMap(m.who_has, "refresh-who-has", "who_has", isAddressList),
       stimulus_id: wireString(m, "refresh-who-has", "stimulus_id"),
     }),
   // 2022.12 never sends it; stimulus_id may be absent in old senders.

@@ -637,13 +637,13 @@ export class WorkerState {
   // A resource this worker does not have counts as 0 available (Python raises KeyError; the
   // scheduler never sends such a task, and a wrong one must not crash the worker).
   #resourceRestrictionsSatisfied(ts: TaskState): boolean {
-    return Object.entries(ts.resourceRestrictions).every(([r, needed]) => (this.availableResources[r] ?? 0) >= needed);
+    return Object.entries(ts.resourceRestrictions).every(([r, needed]) => (Object.hasOwn(this.availableResources, r) ? this.availableResources[r]! : 0) >= needed);
   }
   #acquireResources(ts: TaskState): void {
-    for (const [r, needed] of Object.entries(ts.resourceRestrictions)) if (r in this.availableResources) this.availableResources[r]! -= needed;
+    for (const [r, needed] of Object.entries(ts.resourceRestrictions)) if (Object.hasOwn(this.availableResources, r)) this.availableResources[r]! -= needed;
   }
   #releaseResources(ts: TaskState): void {
-    for (const [r, needed] of Object.entries(ts.resourceRestrictions)) if (r in this.availableResources) this.availableResources[r]! += needed;
+    for (const [r, needed] of Object.entries(ts.resourceRestrictions)) if (Object.hasOwn(this.availableResources, r)) this.availableResources[r]! += needed;
   }
 
   /** Transition one task (Python `_transition`); unknown pairs go through "released". */
@@ -693,7 +693,8 @@ export class WorkerState {
     }
     let newRecs: Readonly<Record<string, string>> = NO_RECS;
     if (recs.size > 0) {
-      const o: Record<string, string> = {};
+      // Null prototype: a key named "__proto__" must be recorded, not reparent the record.
+      const o: Record<string, string> = Object.create(null) as Record<string, string>;
       for (const [t, r] of recs) o[t.id] = typeof r === "string" ? r : r[0];
       newRecs = o;
     }

@@ -239,7 +239,7 @@ function validateResources(ws: WorkerState): void {
     for (const [k, v] of Object.entries(ts.resourceRestrictions)) {
       assert(v >= 0);
       // Resources this worker lacks were never acquired (see #acquireResources).
-      if (k in total) total[k]! -= v;
+      if (Object.hasOwn(total, k)) total[k]! -= v;
     }
   }
   assert(Object.values(total).every((v) => Math.abs(v) < 1e-9), () => `resources do not add up: ${JSON.stringify(total)}`);

@@ -1304,6 +1304,19 @@ describe("run_id (MODERN-DELTA.md §7)", () => {
     assert.ok(!("run_id" in (msg as TaskFinishedMsg).toWire()));
   });
 
+  wsTest("hostile names: keys __proto__ / constructor and a resource named toString", (ws) => {
+    const wire = JSON.parse('{"op":"compute-task","key":"__proto__","priority":[0],"stimulus_id":"s1","who_has":{"constructor":["127.0.0.1:2"]},"nbytes":{"constructor":5},"resource_restrictions":{"toString":1}}') as Record<string, unknown>;
+    const ev = ComputeTaskEvent.fromWire(wire);
+    assert.deepEqual(Object.keys(ev.resource_restrictions), ["toString"]);
+    assertInstructions(ws.handleStimulus(ev), [new GatherDep({ worker: WS2, to_gather: ["constructor"], total_nbytes: 5, stimulus_id: "s1" })]);
+    ws.handleStimulus(new GatherDepSuccessEvent({ worker: WS2, data: JSON.parse('{"constructor": 1}') as Record<string, unknown>, total_nbytes: 5, stimulus_id: "s2" }));
+    // The worker has no "toString" resource: the task waits in constrained, nothing crashes.
+    assert.equal(ws.task("__proto__")!.state, "constrained");
+    assert.deepEqual(ws.availableResources, { R: 1 });
+    assert.ok(ws.story("__proto__").some((r) => r.includes("constrained")));
+    assert.ok(ws.story("constructor").some((r) => r[4] !== null && typeof r[4] === "object" && Object.hasOwn(r[4] as object, "__proto__")));
+  }, { resources: { R: 1 } });
+
   wsTest("tuple keys (2026) index tasks by keyId and round-trip unchanged", (ws) => {
     const dep = tuple<Key>("x", 1);
     const instructions = ws.handleStimulus(ComputeTaskEvent.dummy(tuple<Key>("y", 1), { who_has: new Map([[dep, [WS2]]]), stimulus_id: "s1" }));
