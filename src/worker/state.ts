@@ -9,6 +9,11 @@
 // Every task collection is indexed by `keyId(key)` (tuple keys are arrays; see values.ts).
 // The data store is injected (`data`: has/get/set/delete/keys by key id): tests pass a Map,
 // production passes the Wasm-backed store. Actors are a Python-only feature and not modelled.
+//
+// Must not: do IO, read clocks, or be mutated other than through handleStimulus. A throw out of
+// handleStimulus is a bug (InvalidTransition, an assertion): the state may be half-updated, so
+// the shell should log the story and shut the worker down, as Python's `fail_hard` does.
+// Deliberate differences from Python 2022.12.1 are listed in docs/worker-state.md.
 import { ConfigError } from "../errors.ts";
 import { keyId, type Key } from "../protocol/values.ts";
 import {
