@@ -5,7 +5,9 @@
 // stimulus; the model also checks what Python's design promises but never asserts:
 //   - no Execute for a key whose previous execution has not reported back;
 //   - no GatherDep to a peer with a transfer already open, nor to ourselves;
-//   - at rest (everything answered, unpaused, peers retried) no task is left ready.
+//   - at rest (everything answered, unpaused, peers retried) no task is left ready;
+//   - task-finished / task-erred / long-running only for keys the scheduler assigned here, each
+//     echoing the run_id of the latest compute-task (2026).
 // Excluded, as upstream: GatherDepFailureEvent (dask/distributed#6705, Python xfails it),
 // scatter over a key being computed, cancel-compute (never sent by the 2022.12 scheduler).
 import assert from "node:assert/strict";
@@ -17,7 +19,10 @@ import {
   RemoveReplicasEvent, RescheduleEvent, RetryBusyWorkerEvent, SecedeEvent, StealRequestEvent, UnpauseEvent,
   UpdateDataEvent, type StateMachineEvent,
 } from "../../src/worker/events.ts";
-import { Execute, GatherDep, RescheduleMsg, RetryBusyWorkerLater, StealResponseMsg, type Instruction } from "../../src/worker/instructions.ts";
+import {
+  Execute, GatherDep, LongRunningMsg, RescheduleMsg, RetryBusyWorkerLater, StealResponseMsg, TaskErredMsg, TaskFinishedMsg,
+  type Instruction,
+} from "../../src/worker/instructions.ts";
 import type { WorkerState } from "../../src/worker/state.ts";
 import { TRANSITIONS } from "../../src/worker/transitions.ts";
 import { makeWs } from "./helpers.ts";
@@ -36,6 +41,9 @@ class Model {
   readonly seceded = new Set<string>();
   readonly gathers = new Map<string, GatherDep>();
   readonly busyRetries = new Set<string>();
+  //: run_id of the latest compute-task per key: every message about that computation must echo
+  //: it (MODERN-DELTA.md §7: a stale run_id makes the 2026 scheduler discard the result).
+  readonly runIds = new Map<string, number>();
   #n = 0;
 
   constructor(nthreads: number) {
@@ -62,6 +70,10 @@ class Model {
         this.gathers.set(i.worker, i);
       } else if (i instanceof RetryBusyWorkerLater) {
         this.busyRetries.add(i.worker);
+      } else if (i instanceof TaskFinishedMsg || i instanceof TaskErredMsg || i instanceof LongRunningMsg) {
+        const k = i.key as string;
+        assert.ok(this.computeHere.has(k), `${i.op} for ${k}, which the scheduler did not assign here`);
+        assert.equal(i.run_id, this.runIds.get(k), `${i.op} for ${k} must echo the latest run_id`);
       } else if (i instanceof RescheduleMsg) {
         this.computeHere.delete(i.key as string); // the scheduler releases and reschedules it
       } else if (i instanceof StealResponseMsg && ev instanceof StealRequestEvent) {
@@ -111,7 +123,9 @@ class Model {
         const who_has = Object.fromEntries(DEPS[k]!.map((d, i) => [d, this.holders(d, r >>> (8 + i))]));
         const rr: Record<string, number> = (r >>> 12) % 4 === 0 ? { R: 1 } : {};
         this.computeHere.add(k);
-        this.feed(ComputeTaskEvent.dummy(k, { who_has, nbytes: Object.fromEntries(DEPS[k]!.map((d) => [d, 10])), priority: [(r >>> 14) % 3], resource_restrictions: rr, run_id: r % 5, stimulus_id: this.sid("compute-task") }));
+        const run_id = this.#n;
+        this.runIds.set(k, run_id);
+        this.feed(ComputeTaskEvent.dummy(k, { who_has, nbytes: Object.fromEntries(DEPS[k]!.map((d) => [d, 10])), priority: [(r >>> 14) % 3], resource_restrictions: rr, run_id, stimulus_id: this.sid("compute-task") }));
         return;
       }
       case 2: {
