@@ -14,7 +14,7 @@
 // Allow-list rule (decided here, documented for the worker):
 //   * REDUCE / NEWOBJ may call only: dask._task_spec.{Task, TaskRef, Alias, DataNode, List, Tuple,
 //     Set, Dict}, dask.utils.apply (only as apply(Task, args, kwargs)), builtins.{list, tuple, set,
-//     frozenset, dict, bytearray}, numpy.dtype and numpy.{core,_core}.numeric._frombuffer.
+//     frozenset, dict, bytearray, str of one str}, numpy.dtype and numpy.{core,_core}.numeric._frombuffer.
 //   * A global that is not called may appear as a value only if it is on that list, or on the
 //     structural list (dask._task_spec.NestedContainer.to_container, Dict.constructor), or if it is
 //     the `func` of a Task: that is how a user function travels (kept as a GlobalRef; the worker
@@ -209,6 +209,9 @@ const CALLABLE = new Set([
   `${TS}.List`, `${TS}.Tuple`, `${TS}.Set`, `${TS}.Dict`,
   "dask.utils.apply",
   "builtins.list", "builtins.tuple", "builtins.set", "builtins.frozenset", "builtins.dict", "builtins.bytearray",
+  // str(one str): how python/dask_wasm references pickle ("dask-wasm:js:tasks.js#inc"); protocol 2
+  // spells it __builtin__.unicode (pickle's _compat_pickle NAME_MAPPING).
+  "builtins.str", "builtins.unicode",
   "numpy.dtype", "numpy.core.numeric._frombuffer", "numpy._core.numeric._frombuffer",
 ]);
 /** Globals that may appear as plain values anywhere (container constructor/klass/func slots, typ=list). */
@@ -819,6 +822,12 @@ class Finalizer {
     const it = args.length === 0 ? [] : this.value(args[0], d, false);
     if (Array.isArray(it) || it instanceof Set) this.vm.charge(Array.isArray(it) ? it.length : it.size);
     switch (name) {
+      case "builtins.str":
+      case "builtins.unicode": {
+        // Only the identity form str("...") is data; str(<object>) would run __str__/__repr__.
+        if (args.length === 1 && typeof it === "string") return it;
+        fail("DASK_ERR_PICKLE_SHAPE", "str() is allowed only on one str argument");
+      }
       case "builtins.set":
       case "builtins.frozenset":
         return new Set(iterable(it, name));
