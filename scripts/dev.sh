@@ -72,7 +72,7 @@ case "$cmd" in
     log "node $("$NODE" -v) --test"
     exec "$NODE" --test --test-reporter=spec --test-timeout=900000 "$@" 'test/**/*.test.ts'
     ;;
-  start) setup; exec "$NODE" bench/micro/run.ts "$@" ;;
+  start) setup; exec "$NODE" src/cli/main-job.ts "$@" ;;
   bench-micro) setup; exec "$NODE" bench/micro/run.ts "$@" ;;
   fuzz) setup; exec "$NODE" bench/fuzz.ts "$@" ;;
   node) setup; exec "$NODE" "$@" ;;

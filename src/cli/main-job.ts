@@ -1,0 +1,143 @@
+// The README's main job (`npm start` -> `node src/cli/main-job.ts [--tasks N]`): a real local
+// cluster (Debian's dask-scheduler, two dask-wasm workers, one Python dask-worker) running one
+// job that mixes JavaScript tasks on our workers with Python tasks on theirs, data crossing both
+// ways through get_data. The Python client (main-job-client.py) prints progress lines; this
+// process turns them into a cli-progress bar (noTTYOutput, so CI logs show it too) and prints
+// the result and a summary per worker kind. Every process is stopped on exit, on error and on
+// Ctrl-C. It must not contain worker logic; it only launches and reports.
+import { existsSync } from "node:fs";
+import os from "node:os";
+import { fileURLToPath } from "node:url";
+import cliProgress from "cli-progress";
+import { Command } from "commander";
+import { DaskError } from "../errors.ts";
+import { LocalCluster, PYTHON_HELPER_DIR, REPO_ROOT, checkDask } from "./local-cluster.ts";
+
+const CLIENT_SCRIPT = fileURLToPath(new URL("./main-job-client.py", import.meta.url));
+const TASKS_MODULE = `${REPO_ROOT}examples/tasks.js`;
+
+interface WorkerTiming {
+  tasks: number;
+  start: number | null;
+  stop: number | null;
+  compute_s: number;
+}
+
+interface JobResult {
+  value: number;
+  expected: number;
+  tasks: number;
+  seconds: number;
+  workers: Record<string, WorkerTiming>;
+  js_holders: Record<string, number>;
+}
+
+function say(line: string): void {
+  process.stdout.write(line + "\n");
+}
+
+/** Tasks, span and rate for a group of workers (from the scheduler's task stream). */
+export function summarize(kind: string, addresses: readonly string[], timings: Record<string, WorkerTiming>): string {
+  let tasks = 0;
+  let start = Infinity;
+  let stop = -Infinity;
+  let compute = 0;
+  for (const a of addresses) {
+    const t = timings[a];
+    if (!t || t.tasks === 0) continue;
+    tasks += t.tasks;
+    compute += t.compute_s;
+    if (t.start !== null) start = Math.min(start, t.start);
+    if (t.stop !== null) stop = Math.max(stop, t.stop);
+  }
+  const span = stop > start ? stop - start : 0;
+  const rate = span > 0 ? `${Math.round(tasks / span).toLocaleString("en-US")} tasks/s over ${span.toFixed(2)} s` : "n/a";
+  return `  ${kind.padEnd(22)} ${String(tasks).padStart(6)} tasks  ${rate}  (sum of task run times ${(compute * 1000).toFixed(1)} ms)`;
+}
+
+async function main(): Promise<number> {
+  const program = new Command("main-job")
+    .description("Runs a job across a real dask-scheduler, two dask-wasm workers and one Python worker")
+    .option("--tasks <n>", "JavaScript tasks in the job (as many Python tasks follow)", "1000")
+    .parse(process.argv);
+  const n = Number(program.opts<{ tasks: string }>().tasks);
+  if (!Number.isInteger(n) || n < 1) throw new DaskError("DASK_ERR_CONFIG", `--tasks: '${program.opts<{ tasks: string }>().tasks}' is not a positive integer`);
+
+  const cluster = new LocalCluster();
+  const problem = checkDask(cluster.python);
+  if (problem) {
+    process.stderr.write(`main job: ${problem}\n`);
+    return 1;
+  }
+  if (!existsSync(TASKS_MODULE)) throw new DaskError("DASK_ERR_CONFIG", `the example task module ${TASKS_MODULE} is missing`);
+
+  // Ctrl-C / SIGTERM: stop everything we started, then exit like a shell reports a signal.
+  let interrupted = false;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    process.stderr.write(`\nmain job: ${sig}; stopping the cluster\n`);
+    void cluster.stopAll().then(() => process.exit(sig === "SIGINT" ? 130 : 143));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+
+  const bar = new cliProgress.SingleBar(
+    { format: "  job [{bar}] {percentage}% | {value}/{total} tasks | {duration_formatted}", noTTYOutput: true, notTTYSchedule: 1000, stream: process.stdout },
+    cliProgress.Presets.shades_classic,
+  );
+  let barStarted = false;
+  try {
+    const t0 = performance.now();
+    say(`main job: ${n} JavaScript tasks + ${n + 1} Python tasks + 1 JavaScript task, ${os.availableParallelism()} cores`);
+    const scheduler = await cluster.startScheduler();
+    say(`  scheduler          ${scheduler.address} (Debian dask-scheduler, pid ${scheduler.pid})`);
+    const wasm = await Promise.all([1, 2].map((i) =>
+      cluster.startWasmWorker(scheduler.address, ["--nthreads", "1", "--name", `wasm-${i}`, "--module", TASKS_MODULE])));
+    for (const w of wasm) say(`  dask-wasm worker   ${w.address} (pid ${w.pid}, metrics ${w.dashboard}/metrics)`);
+    const py = await cluster.startPythonWorker(scheduler.address, { nthreads: 1, name: "python-1" });
+    say(`  python worker      ${py.address} (dask-worker --no-nanny, pid ${py.pid})`);
+    say(`  cluster up in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+    let result: JobResult | undefined;
+    await cluster.runPythonScript(CLIENT_SCRIPT, [scheduler.address, PYTHON_HELPER_DIR, String(n), py.address], {
+      onLine: (line, stream) => {
+        const p = /^progress (\d+) (\d+)$/.exec(line);
+        if (p) {
+          if (!barStarted) {
+            bar.start(Number(p[2]), 0);
+            barStarted = true;
+          }
+          bar.update(Number(p[1]));
+        } else if (line.startsWith("result ")) {
+          result = JSON.parse(line.slice("result ".length)) as JobResult;
+        } else if (stream === "stderr" && line.trim() !== "") {
+          process.stderr.write(`  client: ${line}\n`);
+        }
+      },
+    });
+    if (barStarted) bar.stop();
+    barStarted = false;
+    if (!result) throw new DaskError("DASK_ERR_CHILD_PROCESS", "the client finished without a result line");
+    const ok = result.value === result.expected;
+    say(`result: ${result.value} (expected ${result.expected}) ${ok ? "correct" : "WRONG"}`);
+    say(`tasks: ${result.tasks} in ${result.seconds.toFixed(2)} s (${Math.round(result.tasks / result.seconds).toLocaleString("en-US")} tasks/s end to end)`);
+    say(summarize("dask-wasm workers (2)", wasm.map((w) => w.address), result.workers));
+    say(summarize("python worker (1)", [py.address], result.workers));
+    const spread = wasm.map((w) => `${w.address.replace("tcp://", "")}: ${result!.js_holders[w.address] ?? 0}`).join(", ");
+    say(`  JS results held per dask-wasm worker: ${spread}`);
+    return ok ? 0 : 1;
+  } finally {
+    if (barStarted) bar.stop();
+    await cluster.stopAll();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    const e = error as DaskError;
+    process.stderr.write(`main job failed: ${e.code ? e.code + ": " : ""}${e.message ?? String(e)}\n`);
+    process.exit(1);
+  },
+);
