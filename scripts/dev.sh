@@ -58,6 +58,9 @@ ensure_wasm() {
     npx --no-install asc assembly/index.ts --target release >&2
     npx --no-install asc assembly/index.ts --target debug >&2
   fi
+  # Example Wasm task module (examples/wasm): tests and the main job scatter build/examples/tasks.wasm.
+  [ build/examples/tasks.wasm -nt examples/wasm/assembly/index.ts ] || \
+    npx --no-install asc examples/wasm/assembly/index.ts --config examples/wasm/asconfig.json --target release >&2
 }
 
 setup() { ensure_node; ensure_apt; ensure_npm; ensure_wasm; }
