@@ -13,6 +13,7 @@ Prints, one per line, flushed: "progress DONE TOTAL" as tasks finish, then one
 taken from the scheduler's task stream.
 """
 import json
+import warnings
 import sys
 import time
 
@@ -21,6 +22,10 @@ sys.path.insert(0, helper_dir)
 
 import dask_wasm  # noqa: E402  (python/dask_wasm from this repository)
 from distributed import Client, as_completed, get_task_stream  # noqa: E402
+from distributed.versions import VersionMismatchWarning  # noqa: E402
+
+# dask-wasm workers report no Python package versions; the client's table of them is noise here.
+warnings.simplefilter("ignore", VersionMismatchWarning)
 
 
 def square(x):
