@@ -23,13 +23,15 @@
 //   not msgpack-able          ->  "error" (text frame, as Python's on_error="message")
 // Collection elements are serialized the same way only when they hold something msgpack cannot
 // carry to Python faithfully (typed arrays, Sets, Serialize/Serialized); plain nested values go
-// as one msgpack frame each, so a list of 10,000 numbers is 10,000 small frames, not 10,000
-// sub-collections (and nested arrays reach Python as tuples, as with Python's own msgpack).
+// as one frame each, so a list of 10,000 numbers is 10,000 small frames, not 10,000
+// sub-collections: msgpack for scalars, and a data-only pickle (pickle-writer.ts) for nested
+// containers holding arrays, so that a nested list reaches Python as a list, not a tuple.
 import { DaskError, PickleError, ProtocolError, errorFromStatus } from "../errors.ts";
 import * as S from "../../assembly/status.ts";
 import { decode, encode } from "./msgpack.ts";
 import type { DecodeOptions } from "./msgpack.ts";
 import { readPickle } from "./pickle-reader.ts";
+import { writePickle } from "./pickle-writer.ts";
 import { compressBlock, decompressBlock } from "./lz4.ts";
 import { NdArray, deserializeNumpy, serializeNumpy } from "./numpy.ts";
 import type { NumericArray } from "./numpy.ts";
@@ -189,6 +191,15 @@ function serializeValue(value: unknown, top: boolean, nested: boolean): HeaderFr
       return collection("dict", Object.entries(value as Record<string, unknown>));
     }
   }
+  if (nested && holdsArray(value)) {
+    // msgpack would hand Python a tuple for every nested list ({"b": [2]} -> {'b': (2,)}); the
+    // data-only pickle writer keeps lists lists, tuple()s tuples and Sets sets.
+    try {
+      return { header: { serializer: "pickle", writeable: [] }, frames: [writePickle(value)] };
+    } catch (err) {
+      if (!(err instanceof DaskError)) throw err; // not writable as a pickle: fall through to msgpack
+    }
+  }
   try {
     return { header: { serializer: "msgpack" }, frames: [encode(value)] };
   } catch (err) {
@@ -197,6 +208,17 @@ function serializeValue(value: unknown, top: boolean, nested: boolean): HeaderFr
     const name = typeof value === "object" && value !== null ? (Object.getPrototypeOf(value)?.constructor?.name ?? "object") : typeof value;
     return { header: { serializer: "error" }, frames: [new TextEncoder().encode(`Could not serialize object of type ${name}`)] };
   }
+}
+
+/** An array somewhere inside a plain container (what msgpack would turn into a tuple). */
+function holdsArray(v: unknown, depth = 0): boolean {
+  if (typeof v !== "object" || v === null || depth > 64) return false;
+  if (Array.isArray(v)) return true;
+  if (v instanceof Map) {
+    for (const [k, x] of v) if (holdsArray(k, depth + 1) || holdsArray(x, depth + 1)) return true;
+    return false;
+  }
+  return isPlainObject(v) && Object.values(v).some((x) => holdsArray(x, depth + 1));
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

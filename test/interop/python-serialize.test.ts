@@ -141,6 +141,7 @@ test("collections: Array -> list, tuple() -> tuple, Set -> set, Map -> dict in d
       set: toSerialize(new Set(["x", "y"])),
       map: toSerialize(new Map<unknown, unknown>([["k", Float64Array.from([2.5])], [tuple<unknown>("t", 0), 3]])),
       plain: [1, 2],
+      nested: toSerialize({ a: [1, [2, 3]], t: tuple<unknown>(1, [4]), s: new Map<unknown, unknown>([["k", [5]]]) }),
       big: toSerialize(new Uint8Array(200_000).fill(7)),
     },
     { compression: "lz4" },
@@ -162,12 +163,15 @@ assert type(d) is dict and set(d) == {"k", ("t", 0)}, d
 assert isinstance(d["k"], np.ndarray) and d["k"].tolist() == [2.5]
 assert d[("t", 0)] == 3
 assert type(m["plain"]) is tuple  # plain msgpack arrays are tuples in Python (use_list=False)
+n = m["nested"]  # nested lists stay lists (a data-only pickle), tuples stay tuples
+assert n == {"a": [1, [2, 3]], "t": (1, [4]), "s": {"k": [5]}}, n
+assert type(n["a"]) is list and type(n["a"][1]) is list and type(n["t"]) is tuple and type(n["t"][1]) is list
 assert type(m["big"]) is bytes and m["big"] == b"\\x07" * 200_000
 print(json.dumps({k: type(v).__name__ for k, v in m.items()}))
 `,
     encode(frames),
   );
-  assert.deepEqual(JSON.parse(out.toString()), { op: "str", list: "list", tuple: "tuple", set: "set", map: "dict", plain: "tuple", big: "bytes" });
+  assert.deepEqual(JSON.parse(out.toString()), { op: "str", list: "list", tuple: "tuple", set: "set", map: "dict", plain: "tuple", nested: "dict", big: "bytes" });
 });
 
 test("Python dumps of to_serialize([1, 'a', b'b']) loads here; opaque values relay back to Python intact", () => {

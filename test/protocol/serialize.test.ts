@@ -136,10 +136,12 @@ test("serialize: Array -> list, tuple() -> tuple, Set -> set, Map/object -> dict
   assert.deepEqual((map.header["sub-headers"] as Array<Record<string, unknown>>)[0]!["key"], ["x", 1]);
 });
 
-test("serialize: nested plain values are one msgpack frame; nested typed arrays and Sets get their own header", () => {
-  const plain = serialize([[1, 2], { a: [3] }]);
-  assert.deepEqual(plain.header["frame-lengths"], [1, 1]);
-  assert.deepEqual(decode(plain.frames[0]!), [1, 2]);
+test("serialize: nested plain values are one frame (scalars msgpack, containers with lists a data pickle); typed arrays and Sets get their own header", () => {
+  const plain = serialize([[1, 2], { a: [3] }, 7, "s"]);
+  assert.deepEqual(plain.header["frame-lengths"], [1, 1, 1, 1]);
+  const subs0 = plain.header["sub-headers"] as Array<Record<string, unknown>>;
+  assert.deepEqual(subs0.map((h) => h["serializer"]), ["pickle", "pickle", "msgpack", "msgpack"]);
+  assert.deepEqual(deserialize(plain.header, plain.frames), [[1, 2], { a: [3] }, 7, "s"]);
   const mixed = serialize([[1, Float64Array.from([2])], new Set(["s"])]);
   const subs = mixed.header["sub-headers"] as Array<Record<string, unknown>>;
   assert.equal(subs[0]!["type-serialized"], "list");
