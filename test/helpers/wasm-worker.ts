@@ -15,10 +15,13 @@ import { startPython, stopAll, type DaskProcess } from "./dask.ts";
 const READY_TIMEOUT_MS = 60_000;
 /** SIGTERM -> SIGKILL grace; a graceful close should take well under this. */
 const KILL_GRACE_MS = 10_000;
-/** Default registered module for the live tests. */
-export const TASKS_JS = REPO + "examples/tasks.js";
-/** The AssemblyScript example module (built by scripts/dev.sh ensure_wasm). */
-export const TASKS_WASM = REPO + "build/examples/tasks.wasm";
+/**
+ * Default registered module for the live tests. DASK_WASM_TEST_TASKS_JS points the tests at
+ * another file (it must still be named tasks.js: tasks name it "tasks.js#<export>").
+ */
+export const TASKS_JS = process.env.DASK_WASM_TEST_TASKS_JS ?? REPO + "examples/tasks.js";
+/** The AssemblyScript example module (built by scripts/dev.sh ensure_wasm); overridable likewise. */
+export const TASKS_WASM = process.env.DASK_WASM_TEST_TASKS_WASM ?? REPO + "build/examples/tasks.wasm";
 export const PYTHON_DIR = REPO + "python/";
 export const SCRIPTS_DIR = REPO + "test/python/";
 

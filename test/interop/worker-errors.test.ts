@@ -22,8 +22,9 @@ before(async () => {
 });
 after(stopEverything);
 
-test("a JS throw raises in the Python client with the JS message and stack", () => {
+test("a JS throw raises in the Python client with the JS message and stack", (t) => {
   const r = result.js_throw!;
+  t.diagnostic(`${r.type}: ${JSON.stringify(r.text!.slice(0, 300))}`);
   assert.equal(r.raised, true, `fail() returned ${JSON.stringify(r.value)}`);
   assert.equal(r.status, "error");
   assert.ok(r.mro!.includes("Exception"), `a real Python exception: ${r.mro}`);
@@ -36,16 +37,20 @@ test("the next JS task on the same worker succeeds", () => {
   assert.deepEqual(result.js_after, { raised: false, value: 42 });
 });
 
-test("a Wasm trap raises in the Python client with the trap message", () => {
+test("a Wasm trap raises in the Python client with the trap message", (t) => {
   assert.deepEqual(result.wasm_before, { raised: false, value: 3.5 }, "the module works before the trap");
   const r = result.wasm_trap!;
+  t.diagnostic(`${r.type}: ${JSON.stringify(r.text!.slice(0, 300))}`);
   assert.equal(r.raised, true, `trap() returned ${JSON.stringify(r.value)}`);
   assert.ok(r.mro!.includes("Exception"));
   // V8's message for an AssemblyScript unreachable() / abort.
   assert.match(r.text!, /unreachable/i, `trap text: ${r.text}`);
 });
 
-test("the next Wasm call on the same worker succeeds (trapped instance rebuilt)", () => {
+// The example's trap leaves no state behind, so whether the instance was rebuilt or reused is
+// not visible from here (test/worker/executor tests check the rebuild); this checks the worker
+// keeps serving the module.
+test("the next Wasm call on the same worker succeeds", () => {
   assert.deepEqual(result.wasm_after, { raised: false, value: 42 });
 });
 

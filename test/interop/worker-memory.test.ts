@@ -59,8 +59,9 @@ test("all results (2x the memory limit) are gathered intact", () => {
   assert.deepEqual(first.first, result.small);
 });
 
-test("/metrics showed spill while the results were held", () => {
+test("/metrics showed spill while the results were held", (t) => {
   const { keys, bytes } = result.max_spilled as { keys: number; bytes: number };
+  t.diagnostic(`max keys_spilled ${keys}, max bytes_spilled ${bytes}; held: bytes_stored ${result.held[M + "bytes_stored"]}, rss ${result.held[M + "rss_bytes"]}`);
   assert.ok(keys > 0 || bytes > 0, `no spill seen: ${JSON.stringify(result.max_spilled)}, held: ${JSON.stringify(result.held)}`);
   // With everything held, at most the limit stays in memory: the rest must be on disk.
   assert.ok(result.held[M + "bytes_spilled"] >= COUNT * N * 8 - LIMIT, `bytes_spilled ${result.held[M + "bytes_spilled"]}`);
@@ -75,9 +76,10 @@ test("the scheduler's nbytes equal the stored sizes the worker reports", () => {
   assert.equal(result.held[M + "keys_stored"], COUNT);
 });
 
-test("after release the worker holds nothing and its RSS is back within 1.5x idle", () => {
+test("after release the worker holds nothing and its RSS is back within 1.5x idle", (t) => {
   assert.equal(result.released[M + "keys_stored"], 0);
   assert.equal(result.released[M + "bytes_stored"], 0);
   const rss = result.rss as { idle: number; final: number; reached: boolean; samples: number[] };
+  t.diagnostic(`idle RSS ${rss.idle}, after release ${rss.final} (${(rss.final / rss.idle).toFixed(2)}x), ${rss.samples.length} sample(s)`);
   assert.ok(rss.reached, `RSS ${rss.final} > ${RSS_FACTOR} x idle ${rss.idle}; last samples ${rss.samples.join(", ")}`);
 });

@@ -35,7 +35,8 @@ test("the SIGTERMed worker had run tasks and exited 0 (graceful close)", () => {
   assert.deepEqual(victimExit, { code: 0, signal: null });
 });
 
-test("the scheduler removed it while the job was still running", () => {
+test("the scheduler removed it while the job was still running", (t) => {
+  t.diagnostic(`victim had run ${victimRanBeforeKill} task(s); ${result.done_at_removal}/${COUNT} results were in when the scheduler no longer listed it`);
   assert.ok(!(result.workers_after as string[]).includes(victim.address));
   assert.ok((result.workers_after as string[]).includes(survivor.address));
   assert.ok(result.done_at_removal < COUNT, `all ${COUNT} results were already in when the victim was removed`);

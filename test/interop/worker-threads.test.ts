@@ -37,9 +37,10 @@ function overlap([s1, e1]: [number, number], [s2, e2]: [number, number]): boolea
   return s1 < e2 && s2 < e1;
 }
 
-test("--nthreads 2: the two stamp intervals overlap", () => {
+test("--nthreads 2: the two stamp intervals overlap", (t) => {
   assert.equal(result.parallel!.length, 2);
   const [a, b] = result.parallel!.map(interval) as [[number, number], [number, number]];
+  t.diagnostic(`nthreads 2 intervals (ms since epoch): ${JSON.stringify([a, b])}`);
   assert.ok(overlap(a, b), `intervals ${JSON.stringify([a, b])} do not overlap`);
 });
 

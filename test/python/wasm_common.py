@@ -81,6 +81,8 @@ def describe(value):
         return {"type": "bytes", "hex": value.hex()}
     if isinstance(value, (list, tuple)):
         return {"type": type(value).__name__, "items": [describe(v) for v in value]}
+    if isinstance(value, (set, frozenset)):
+        return {"type": type(value).__name__, "items": [describe(v) for v in sorted(value, key=repr)]}
     if isinstance(value, dict):
         return {"type": "dict", "items": {str(k): describe(v) for k, v in value.items()}}
     return {"type": type(value).__name__, "value": value}
