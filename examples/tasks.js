@@ -37,25 +37,34 @@ export async function incLater(x) {
  * threads overlap and on one thread they cannot.
  *
  * `barrier` (optional, an Int32Array over a SharedArrayBuffer shared by the tasks, as tests in
- * one process pass it): each task first checks in and waits (at most `ms`) until `parties` tasks
- * have checked in. Then overlap is a fact, not a timing accident: a task stops only after every
- * other one started. On one thread the first task's wait times out and the stamps do not overlap.
+ * one process pass it): each task checks in, then waits (at most `ms`) until `parties` tasks
+ * have checked in, and then holds 10 ms more. When all parties met (`together`), every task
+ * stopped after every other one started: overlap is a fact, not a timing accident. On one thread
+ * the first task's wait times out (`together` false) and the stamps cannot overlap.
  */
 export function stamp(ms, barrier, parties = 2) {
   const start = performance.timeOrigin + performance.now();
+  let together = false;
   if (barrier) {
     Atomics.add(barrier, 0, 1);
     Atomics.notify(barrier, 0);
     const deadline = performance.now() + ms;
-    for (let seen = Atomics.load(barrier, 0); seen < parties; seen = Atomics.load(barrier, 0)) {
+    for (;;) {
+      const seen = Atomics.load(barrier, 0);
+      if (seen >= parties) {
+        together = true;
+        break;
+      }
       const left = deadline - performance.now();
       if (left <= 0) break;
       Atomics.wait(barrier, 0, seen, left);
     }
   }
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  // The hold keeps the overlap far wider than any clock difference between threads.
+  const hold = barrier ? (together ? 10 : 0) : ms;
+  if (hold > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, hold);
   const stop = performance.timeOrigin + performance.now();
-  return { start, stop };
+  return { start, stop, together };
 }
 
 /** Throws an Error with `msg` (a task failure the client raises). */
