@@ -7,7 +7,9 @@
 // stops these and everything test/helpers/dask.ts started), or bind anything but 127.0.0.1.
 // Readiness is a log line and every wait has a deadline that fails with the log tail.
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { REPO } from "./env.ts";
 import { startPython, stopAll, type DaskProcess } from "./dask.ts";
 
@@ -23,6 +25,22 @@ export const TASKS_JS = process.env.DASK_WASM_TEST_TASKS_JS ?? REPO + "examples/
 /** The AssemblyScript example module (built by scripts/dev.sh ensure_wasm); overridable likewise. */
 export const TASKS_WASM = process.env.DASK_WASM_TEST_TASKS_WASM ?? REPO + "build/examples/tasks.wasm";
 export const PYTHON_DIR = REPO + "python/";
+/**
+ * A second registered module the tests load beside examples/tasks.js, to look at values from
+ * inside JS: `probe.js#kind` says what a task argument IS on the JS side (constructor, length),
+ * `probe.js#fsum` sums any iterable of numbers (typed arrays included).
+ */
+export const PROBE_SOURCE = `// written by test/helpers/wasm-worker.ts for the live tests
+export function kind(x) {
+  const tag = Object.prototype.toString.call(x).slice(8, -1);
+  return { tag, ctor: x?.constructor?.name ?? null, length: x?.length ?? null };
+}
+export function fsum(a) {
+  let s = 0;
+  for (const v of a) s += v;
+  return s;
+}
+`;
 export const SCRIPTS_DIR = REPO + "test/python/";
 
 export interface WasmWorkerOptions {
@@ -32,7 +50,7 @@ export interface WasmWorkerOptions {
   memoryLimit?: string | number;
   /** e.g. { wasm: 1, GPU: 1 } -> --resources "wasm=1 GPU=1" (default: the worker's own). */
   resources?: Record<string, number>;
-  /** Default [examples/tasks.js]. */
+  /** Default [examples/tasks.js, probe.js]. */
   modules?: string[];
   localDirectory?: string;
   allowSource?: boolean;
@@ -68,6 +86,15 @@ export interface WasmWorker {
 }
 
 const running = new Set<WasmWorker>();
+let probeDir: string | null = null;
+
+/** Path of probe.js (PROBE_SOURCE), written once per test process into a temporary directory. */
+export function probeModule(): string {
+  probeDir ??= mkdtempSync(join(tmpdir(), "dask-wasm-probe-"));
+  const path = join(probeDir, "probe.js");
+  writeFileSync(path, PROBE_SOURCE);
+  return path;
+}
 
 function tail(text: string, lines = 40): string {
   return text.split("\n").slice(-lines).join("\n");
@@ -99,7 +126,7 @@ export function procRss(pid: number): number {
 /** Starts a dask-wasm worker and resolves once it printed "Registered to". */
 export async function startWasmWorker(scheduler: string, opts: WasmWorkerOptions = {}): Promise<WasmWorker> {
   const args = [REPO + "src/cli/main.ts", "worker", scheduler, "--listen-address", "tcp://127.0.0.1:0", "--dashboard-address", "127.0.0.1:0"];
-  for (const m of opts.modules ?? [TASKS_JS]) args.push("--module", m);
+  for (const m of opts.modules ?? [TASKS_JS, probeModule()]) args.push("--module", m);
   if (opts.nthreads !== undefined) args.push("--nthreads", String(opts.nthreads));
   if (opts.name !== undefined) args.push("--name", opts.name);
   if (opts.memoryLimit !== undefined) args.push("--memory-limit", String(opts.memoryLimit));
@@ -205,6 +232,8 @@ export async function startWasmWorker(scheduler: string, opts: WasmWorkerOptions
 export async function stopEverything(): Promise<void> {
   await Promise.all([...running].map((w) => w.stop()));
   await stopAll();
+  if (probeDir) rmSync(probeDir, { recursive: true, force: true });
+  probeDir = null;
 }
 
 /** Code that runs a test/python script as __main__ with python/ importable (the child runs `-I`). */

@@ -64,6 +64,11 @@ test("mixed graph JS -> Python -> JS -> JS: right values, dependencies moved bet
   assert.ok(wh.c!.includes(wasmA.address), `c fetched by wasm-a (JS -> JS): ${wh.c}`);
 });
 
+test("the example's sum() adds a list argument", () => {
+  const { sent, got } = result.list_sum as { sent: number[]; got: number };
+  assert.equal(got, sent.reduce((a, b) => a + b, 0));
+});
+
 test("plain values survive Python -> JS -> Python with their Python types", () => {
   const values = result.values as Record<string, { sent: Described; got: Described }>;
   assert.ok(Object.keys(values).length >= 7);
@@ -80,8 +85,9 @@ test("JS has one number type: an integral float comes back equal in value (as in
   assert.ok(got.type === "int" || got.type === "float", got.type);
 });
 
-test("tuples and sets come back with the same items (JS arrays / Sets; container type recorded)", () => {
+test("tuples and sets come back with the same items (JS arrays / Sets; container type recorded)", (t) => {
   const values = result.values as Record<string, { sent: Described; got: Described }>;
+  t.diagnostic(`tuple came back as ${values.tuple!.got.type}, set as ${values.set!.got.type}`);
   for (const name of ["tuple", "set"]) {
     const { sent, got } = values[name]!;
     assert.deepEqual(got.items, sent.items, `${name} items`);
@@ -90,7 +96,9 @@ test("tuples and sets come back with the same items (JS arrays / Sets; container
 });
 
 test("a JS Float64Array result arrives as a numpy float64 array (client and Python worker)", () => {
-  const t = result.typed as { n: number; got: Described; client_sum: number; js_sum: number; py_seen: Described };
+  const t = result.typed as { n: number; got: Described; client_sum: number; js_sum: number; py_seen: Described; js_kind: unknown };
+  // ... and the other dask-wasm worker, after fetching it, sees a Float64Array again.
+  assert.deepEqual(t.js_kind, { tag: "Float64Array", ctor: "Float64Array", length: t.n });
   assert.deepEqual(t.got, { type: "ndarray", dtype: "float64", shape: [t.n] });
   assert.deepEqual(t.py_seen, { type: "ndarray", dtype: "float64", shape: [t.n] });
   // The same bytes summed in JS (after a JS -> JS fetch) and in numpy (after the gather).
@@ -99,7 +107,8 @@ test("a JS Float64Array result arrives as a numpy float64 array (client and Pyth
 
 test("a numpy argument arrives in JS as a Float64Array (pickled argument and Python worker result)", () => {
   for (const which of ["numpy_arg", "numpy_dep"]) {
-    const r = result[which] as { sent: number[]; echo: Described; js_sum: number; py_sum: number; who_has?: string[] };
+    const r = result[which] as { sent: number[]; echo: Described; js_sum: number; py_sum: number; js_kind: unknown; who_has?: string[] };
+    assert.deepEqual(r.js_kind, { tag: "Float64Array", ctor: "Float64Array", length: r.sent.length }, `${which}: seen from JS`);
     assert.deepEqual(r.echo, { type: "ndarray", dtype: "float64", shape: [r.sent.length], values: r.sent }, `${which}: echo`);
     assert.ok(close(r.js_sum, r.py_sum), `${which}: js sum ${r.js_sum} vs numpy ${r.py_sum}`);
   }

@@ -17,7 +17,8 @@ let result: Record<string, Outcome>;
 
 before(async () => {
   scheduler = await startScheduler();
-  worker = await startWasmWorker(scheduler.address, { name: "wasm-err" });
+  // One thread: one Wasm instance per module, so bump()'s count is that instance's.
+  worker = await startWasmWorker(scheduler.address, { name: "wasm-err", nthreads: 1 });
   result = (await runClientScript("worker_errors.py", { scheduler: scheduler.address, worker: worker.address, wasm_path: TASKS_WASM, message: MESSAGE })) as Record<string, Outcome>;
 });
 after(stopEverything);
@@ -47,11 +48,13 @@ test("a Wasm trap raises in the Python client with the trap message", (t) => {
   assert.match(r.text!, /unreachable/i, `trap text: ${r.text}`);
 });
 
-// The example's trap leaves no state behind, so whether the instance was rebuilt or reused is
-// not visible from here (test/worker/executor tests check the rebuild); this checks the worker
-// keeps serving the module.
-test("the next Wasm call on the same worker succeeds", () => {
+test("the next Wasm call on the same worker succeeds, on a rebuilt instance", () => {
   assert.deepEqual(result.wasm_after, { raised: false, value: 42 });
+  // bump() counts calls per instance: the count restarting after the trap shows the trapped
+  // instance was dropped; counting on before it shows calls do share one instance.
+  const ok = (v: number): Outcome => ({ raised: false, value: v });
+  assert.deepEqual(result.bumps_before, [ok(1), ok(2)]);
+  assert.deepEqual(result.bumps_after, [ok(1), ok(2)]);
 });
 
 test("errors keep being reported after a trap, and /metrics counts the failures", async () => {
@@ -59,5 +62,6 @@ test("errors keep being reported after a trap, and /metrics counts the failures"
   assert.ok(result.js_throw2!.text!.includes(MESSAGE + "-again"));
   assert.deepEqual(result.js_after2, { raised: false, value: 2 });
   assert.equal(await worker.metric("dask_wasm_tasks_failed_total"), 3);
-  assert.equal(await worker.metric("dask_wasm_tasks_run_total"), 7);
+  assert.equal(await worker.metric("dask_wasm_tasks_run_total"), 11);
+  assert.equal(await worker.metric("dask_wasm_wasm_modules_compiled_total"), 1);
 });

@@ -19,7 +19,8 @@ W = {"wasm": 1}
 inc = dask_wasm.js("tasks.js#inc")
 add = dask_wasm.js("tasks.js#add")
 echo = dask_wasm.js("tasks.js#echo")
-jsum = dask_wasm.js("tasks.js#sum")
+jsum = dask_wasm.js("probe.js#fsum")  # sums typed arrays too (test/helpers/wasm-worker.ts PROBE_SOURCE)
+kind = dask_wasm.js("probe.js#kind")  # what a value is inside JS
 typed = dask_wasm.js("tasks.js#typed")
 
 
@@ -77,6 +78,8 @@ with Client(cfg["scheduler"], timeout=30) as client:
     }
     sent = {name: client.submit(echo, v, resources=W, pure=False) for name, v in samples.items()}
     out["values"] = {name: {"sent": describe(samples[name]), "got": describe(f.result())} for name, f in sent.items()}
+    # The example's own sum over a list argument.
+    out["list_sum"] = {"sent": [1, 2, 3.5], "got": client.submit(dask_wasm.js("tasks.js#sum"), [1, 2, 3.5], resources=W).result()}
 
     # Float64Array -> numpy: a JS typed(n) result, gathered by the client and consumed by a Python task.
     n = 1000
@@ -87,6 +90,7 @@ with Client(cfg["scheduler"], timeout=30) as client:
         "got": {"type": type(arr).__name__, "dtype": str(getattr(arr, "dtype", None)), "shape": list(getattr(arr, "shape", ()))},
         "client_sum": float(np.sum(arr)) if isinstance(arr, np.ndarray) else None,
         "js_sum": client.submit(jsum, t, resources=W, workers=[cfg["wasm_b"]]).result(),
+        "js_kind": client.submit(kind, t, resources=W, workers=[cfg["wasm_b"]]).result(),
         "py_seen": client.submit(py_describe, t, resources={"py": 1}, workers=[cfg["py"]]).result(),
     }
 
@@ -96,6 +100,7 @@ with Client(cfg["scheduler"], timeout=30) as client:
         "sent": x.tolist(),
         "echo": describe(client.submit(echo, x, resources=W, pure=False).result()),
         "js_sum": client.submit(jsum, x, resources=W, pure=False).result(),
+        "js_kind": client.submit(kind, x, resources=W, pure=False).result(),
         "py_sum": float(x.sum()),
     }
     p = client.submit(py_array, 9, resources={"py": 1}, workers=[cfg["py"]])
@@ -104,6 +109,7 @@ with Client(cfg["scheduler"], timeout=30) as client:
         "sent": ref.tolist(),
         "echo": describe(client.submit(echo, p, resources=W, workers=[cfg["wasm_b"]], pure=False).result()),
         "js_sum": client.submit(jsum, p, resources=W, workers=[cfg["wasm_a"]], pure=False).result(),
+        "js_kind": client.submit(kind, p, resources=W, workers=[cfg["wasm_a"]], pure=False).result(),
         "py_sum": float(ref.sum()),
         "who_has": who_has(client, [p])[str(p.key)],
     }

@@ -40,8 +40,13 @@ with Client(cfg["scheduler"], timeout=30) as client:
 
     with open(cfg["wasm_path"], "rb") as f:
         mod = client.scatter(f.read(), workers=on)
+    bump = lambda: outcome(client.submit(dask_wasm.wasm("bump"), mod, resources=W, workers=on, pure=False))  # noqa: E731
     out["wasm_before"] = outcome(client.submit(dask_wasm.wasm("add"), mod, 1.5, 2.0, resources=W, workers=on, pure=False))
+    # bump() counts calls in one instance (a module global): 1, 2 ... then the trap, then 1 again
+    # if the trapped instance was dropped and rebuilt (the worker runs one thread: one instance).
+    out["bumps_before"] = [bump(), bump()]
     out["wasm_trap"] = outcome(client.submit(dask_wasm.wasm("trap"), mod, resources=W, workers=on, pure=False))
+    out["bumps_after"] = [bump(), bump()]
     out["wasm_after"] = outcome(client.submit(dask_wasm.wasm("add"), mod, 20.0, 22.0, resources=W, workers=on, pure=False))
     # A second throw after the trap: the worker still turns errors into task-erred.
     out["js_throw2"] = outcome(client.submit(dask_wasm.js("tasks.js#fail"), cfg["message"] + "-again", resources=W, workers=on, pure=False))

@@ -24,7 +24,7 @@ from wasm_common import config, emit, metrics, proc_rss, wait_until
 cfg = config()
 W = {"wasm": 1}
 typed = dask_wasm.js("tasks.js#typed")
-jsum = dask_wasm.js("tasks.js#sum")
+jsum = dask_wasm.js("probe.js#fsum")  # test/helpers/wasm-worker.ts PROBE_SOURCE
 
 M = "dask_wasm_"
 out = {"idle": {"metrics": metrics(cfg["dashboard"]), "proc_rss": proc_rss(cfg["pid"])}}
