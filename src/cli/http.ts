@@ -17,7 +17,7 @@ export interface HttpServerHandle {
   /** "http://host:port" with the port actually bound. */
   readonly url: string;
   readonly port: number;
-  /** Stops listening and drops idle keep-alive sockets; resolves once the server is closed. */
+  /** Stops listening and drops every open connection; resolves once the server is closed. */
   close(): Promise<void>;
 }
 
@@ -50,8 +50,8 @@ function handle(opts: HttpOptions, req: IncomingMessage, res: ServerResponse): v
 /** Listens on host:port (port 0 = a free one) and resolves once bound. */
 export function startHttpServer(opts: HttpOptions): Promise<HttpServerHandle> {
   const server = createServer((req, res) => handle(opts, req, res));
-  // Scrapers keep connections alive; do not let an idle one hold the process open at close.
-  server.keepAliveTimeout = 5_000;
+  // Prometheus scrapes every 15 s by default; a keep-alive longer than Node's 5 s saves reconnects.
+  server.keepAliveTimeout = 20_000;
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen({ host: opts.host === "" ? undefined : opts.host, port: opts.port }, () => {
@@ -65,7 +65,9 @@ export function startHttpServer(opts: HttpOptions): Promise<HttpServerHandle> {
         close() {
           closing ??= new Promise<void>((done) => {
             server.close(() => done());
-            server.closeIdleConnections();
+            // Every connection, not only idle ones: a client that connected and sent nothing
+            // (or a slow scraper) would otherwise hold close() - and the worker's exit - open.
+            server.closeAllConnections();
           });
           return closing;
         },

@@ -3,7 +3,7 @@
 // throwing source -> 500 while the server keeps serving, and close() releasing the port.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 import { startHttpServer } from "../../src/cli/http.ts";
 import type { MetricsSnapshot } from "../../src/cli/metrics.ts";
 
@@ -71,4 +71,14 @@ test("a taken port is an error from startHttpServer, not a crash later", async (
   } finally {
     await first.close();
   }
+});
+
+test("close() does not wait for a client that connected and sent nothing", async () => {
+  const server = await startHttpServer({ host: "127.0.0.1", port: 0, metrics: () => ({}) });
+  const sock = connect(server.port, "127.0.0.1");
+  await new Promise<void>((resolve, reject) => sock.once("connect", resolve).once("error", reject));
+  const dropped = new Promise<void>((resolve) => sock.once("close", () => resolve()));
+  sock.on("error", () => {});
+  await server.close(); // would never resolve if the silent connection kept the server open
+  await dropped;
 });
