@@ -29,7 +29,6 @@ interface JobResult {
   tasks: number;
   seconds: number;
   workers: Record<string, WorkerTiming>;
-  js_holders: Record<string, number>;
 }
 
 function say(line: string): void {
@@ -58,7 +57,7 @@ export function summarize(kind: string, addresses: readonly string[], timings: R
 async function main(): Promise<number> {
   const program = new Command("main-job")
     .description("Runs a job across a real dask-scheduler, two dask-wasm workers and one Python worker")
-    .option("--tasks <n>", "JavaScript tasks in the job (as many Python tasks follow)", "1000")
+    .option("--tasks <n>", "JavaScript tasks in the job (as many Python tasks follow)", "5000")
     .parse(process.argv);
   const n = Number(program.opts<{ tasks: string }>().tasks);
   if (!Number.isInteger(n) || n < 1) throw new DaskError("DASK_ERR_CONFIG", `--tasks: '${program.opts<{ tasks: string }>().tasks}' is not a positive integer`);
@@ -124,8 +123,16 @@ async function main(): Promise<number> {
     say(`tasks: ${result.tasks} in ${result.seconds.toFixed(2)} s (${Math.round(result.tasks / result.seconds).toLocaleString("en-US")} tasks/s end to end)`);
     say(summarize("dask-wasm workers (2)", wasm.map((w) => w.address), result.workers));
     say(summarize("python worker (1)", [py.address], result.workers));
-    const spread = wasm.map((w) => `${w.address.replace("tcp://", "")}: ${result!.js_holders[w.address] ?? 0}`).join(", ");
-    say(`  JS results held per dask-wasm worker: ${spread}`);
+    // Both dask-wasm workers should have taken a share of the JS tasks (the scheduler spreads them).
+    const spread = wasm.map((w) => `${w.address.replace("tcp://", "")}: ${result!.workers[w.address]?.tasks ?? 0}`).join(", ");
+    say(`  JS tasks per dask-wasm worker: ${spread}`);
+    // What each dask-wasm worker says about itself (its /metrics, as a Prometheus scrape sees it).
+    for (const w of wasm) {
+      const text = await (await fetch(`${w.dashboard}/metrics`)).text();
+      const get = (name: string): string => /^dask_wasm_(\S+) (\S+)$/m.exec(text.split("\n").find((l) => l.startsWith(`dask_wasm_${name} `)) ?? "")?.[2] ?? "?";
+      say(`  ${w.address} /metrics: tasks_run_total ${get("tasks_run_total")}, transfers_out_total ${get("transfers_out_total")}, ` +
+        `transfer_bytes_out_total ${get("transfer_bytes_out_total")}, transfers_in_total ${get("transfers_in_total")}, rss_bytes ${get("rss_bytes")}`);
+    }
     return ok ? 0 : 1;
   } finally {
     if (barStarted) bar.stop();

@@ -186,6 +186,10 @@ test("main job: a real cluster runs the mixed JS/Python job to the right answer 
   const expected = Array.from({ length: 60 }, (_, i) => (i + 1) ** 2).reduce((a, b) => a + b, 0) + 1;
   assert.match(text, new RegExp(`result: ${expected} \\(expected ${expected}\\) correct`));
   assert.match(text, /job \[[^\]]*\] 100% \| 122\/122 tasks/);
+  // The workers' own /metrics agree with the job: 60 + 1 JS tasks ran on dask-wasm workers.
+  const runs = [...text.matchAll(/\/metrics: tasks_run_total (\d+)/g)].map((m) => Number(m[1]));
+  assert.equal(runs.length, 2);
+  assert.equal(runs[0]! + runs[1]!, 61);
   // Every pid the job printed is gone.
   for (const m of text.matchAll(/pid (\d+)/g)) assert.equal(existsSync(`/proc/${m[1]}`), false, `pid ${m[1]} still running`);
 });
