@@ -69,6 +69,16 @@ test("the example's sum() adds a list argument", () => {
   assert.equal(got, sent.reduce((a, b) => a + b, 0));
 });
 
+test("/metrics on both dask-wasm workers counted transfers in from peers and out", async () => {
+  for (const w of [wasmA, wasmB]) {
+    const m = await w.metrics();
+    assert.ok(m.get("dask_wasm_transfers_in_total")! > 0, `${w.address} fetched nothing from a peer`);
+    assert.ok(m.get("dask_wasm_transfer_bytes_in_total")! > 0);
+    assert.ok(m.get("dask_wasm_transfers_out_total")! > 0, `${w.address} served nothing`);
+    assert.ok(m.get("dask_wasm_transfer_bytes_out_total")! > 0);
+  }
+});
+
 test("plain values survive Python -> JS -> Python with their Python types", () => {
   const values = result.values as Record<string, { sent: Described; got: Described }>;
   assert.ok(Object.keys(values).length >= 7);

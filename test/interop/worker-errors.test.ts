@@ -34,6 +34,13 @@ test("a JS throw raises in the Python client with the JS message and stack", (t)
   assert.match(r.text! + r.traceback!, /tasks\.js/, "JS stack text in the exception or its traceback");
 });
 
+test("a Python function sent to a dask-wasm worker fails as a task error naming the cause", () => {
+  const r = result.python_fn!;
+  assert.equal(r.raised, true);
+  assert.match(r.text!, /is a Python function/);
+  assert.match(r.text!, /resources/);
+});
+
 test("the next JS task on the same worker succeeds", () => {
   assert.deepEqual(result.js_after, { raised: false, value: 42 });
 });
@@ -61,6 +68,9 @@ test("errors keep being reported after a trap, and /metrics counts the failures"
   assert.equal(result.js_throw2!.raised, true);
   assert.ok(result.js_throw2!.text!.includes(MESSAGE + "-again"));
   assert.deepEqual(result.js_after2, { raised: false, value: 2 });
+  // Counted are the tasks the executor ran (11: 2 inc + 2 add + 4 bump + 2 fail + 1 trap) and
+  // those that failed there (2 throws + 1 trap). The Python function was refused before it
+  // reached the executor and is in neither counter (see the report: arguably a failure too).
   assert.equal(await worker.metric("dask_wasm_tasks_failed_total"), 3);
   assert.equal(await worker.metric("dask_wasm_tasks_run_total"), 11);
   assert.equal(await worker.metric("dask_wasm_wasm_modules_compiled_total"), 1);

@@ -36,6 +36,8 @@ def outcome(future):
 out = {}
 with Client(cfg["scheduler"], timeout=30) as client:
     out["js_throw"] = outcome(client.submit(dask_wasm.js("tasks.js#fail"), cfg["message"], resources=W, workers=on, pure=False))
+    # A cloudpickled Python function pinned to the dask-wasm worker: refused as a task error.
+    out["python_fn"] = outcome(client.submit(lambda x: x + 1, 1, workers=on, pure=False))
     out["js_after"] = outcome(client.submit(dask_wasm.js("tasks.js#inc"), 41, resources=W, workers=on, pure=False))
 
     with open(cfg["wasm_path"], "rb") as f:
