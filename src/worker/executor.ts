@@ -43,7 +43,7 @@ export type TaskOutcome =
 
 export interface ExecutorOptions {
   nthreads: number;
-  /** --module paths or file URLs; each thread imports all of them. */
+  /** --module paths (relative ones resolve against the process cwd) or file URLs; each thread imports all of them. */
   modules: string[];
   allowSource: boolean;
   /** Worker name a task can read as `globalThis.daskWasm.workerName` (examples/tasks.js whoami). */

@@ -140,6 +140,7 @@ function callWasm(call: ThreadCall, exportName: string): unknown {
 // Shipped source: compiled once per source text, only when the worker allows it.
 
 const sources = new Map<string, (...args: unknown[]) => unknown>();
+const SOURCE_CACHE_MAX = 256;
 
 function sourceFunction(source: string): (...args: unknown[]) => unknown {
   let fn = sources.get(source);
@@ -148,6 +149,8 @@ function sourceFunction(source: string): (...args: unknown[]) => unknown {
     const made: unknown = new Function(`return (${source})`)();
     if (typeof made !== "function") throw codedError("DASK_ERR_TASK_SPEC", "TypeError", "shipped source is not a function expression");
     fn = made as (...args: unknown[]) => unknown;
+    // Bounded: a client shipping ever-new source must not grow the thread without limit.
+    if (sources.size >= SOURCE_CACHE_MAX) sources.delete(sources.keys().next().value!);
     sources.set(source, fn);
   }
   return fn;

@@ -209,7 +209,7 @@ describe("other message shapes", () => {
     assert.equal(codeOf(() => parseComputeTask({ key: "l", run_spec: new Uint8Array([0x80, 5, 0x63]) }, new Map())), "DASK_ERR_NOT_A_WASM_TASK");
   });
   test("2026 run_spec Task: TaskRef/Alias/DataNode/containers resolved; inline sub-task refused", () => {
-    const deps = new Map<string, unknown>([[keyId("a"), 1], [keyId(tuple("b", 0)), 2]]);
+    const deps = new Map<string, unknown>([[keyId("a"), 1], [keyId(tuple<string | number>("b", 0)), 2]]);
     const node = new TaskNode("t", "dask-wasm:js:tasks.js#echo", [
       new TaskRefNode("a"),
       new ContainerNode("list", [new TaskRefNode(["b", 0]), new DataNodeNode(null, 3)]),
