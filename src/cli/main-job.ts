@@ -31,6 +31,10 @@ interface JobResult {
   workers: Record<string, WorkerTiming>;
 }
 
+/** Set by Ctrl-C / SIGTERM: the signal path owns the exit (a client killed by the same Ctrl-C
+ *  must not turn into a "main job failed" exit 1 while the cluster is being stopped). */
+let interrupted = false;
+
 function say(line: string): void {
   process.stdout.write(line + "\n");
 }
@@ -71,7 +75,6 @@ async function main(): Promise<number> {
   if (!existsSync(TASKS_MODULE)) throw new DaskError("DASK_ERR_CONFIG", `the example task module ${TASKS_MODULE} is missing`);
 
   // Ctrl-C / SIGTERM: stop everything we started, then exit like a shell reports a signal.
-  let interrupted = false;
   const onSignal = (sig: NodeJS.Signals): void => {
     if (interrupted) process.exit(130);
     interrupted = true;
@@ -141,8 +144,11 @@ async function main(): Promise<number> {
 }
 
 main().then(
-  (code) => process.exit(code),
+  (code) => {
+    if (!interrupted) process.exit(code);
+  },
   (error: unknown) => {
+    if (interrupted) return;
     const e = error as DaskError;
     process.stderr.write(`main job failed: ${e.code ? e.code + ": " : ""}${e.message ?? String(e)}\n`);
     process.exit(1);

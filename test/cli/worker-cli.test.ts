@@ -20,7 +20,14 @@ const READY_MS = 60_000;
 
 const children = new Set<ChildProcess>();
 after(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  // SIGTERM first: the main job and the CLI parent stop their own children on it; a SIGKILL
+  // would orphan them. SIGKILL only for what is still alive after a grace period.
+  await Promise.all([...children].filter((c) => c.exitCode === null && c.signalCode === null).map((c) =>
+    new Promise<void>((resolve) => {
+      const killer = setTimeout(() => c.kill("SIGKILL"), 10_000);
+      c.once("close", () => (clearTimeout(killer), resolve()));
+      c.kill("SIGTERM");
+    })));
   await stopAll();
 });
 
@@ -192,4 +199,19 @@ test("main job: a real cluster runs the mixed JS/Python job to the right answer 
   assert.equal(runs[0]! + runs[1]!, 61);
   // Every pid the job printed is gone.
   for (const m of text.matchAll(/pid (\d+)/g)) assert.equal(existsSync(`/proc/${m[1]}`), false, `pid ${m[1]} still running`);
+});
+
+test("main job: SIGINT mid-job stops every process and exits 130", async () => {
+  // Far more tasks (60k, ~25 s) than can finish before the signal, sent once the bar has started.
+  const job = spawnNode(MAIN_JOB, ["--tasks", "30000"]);
+  await job.waitFor(/job \[/);
+  job.proc.kill("SIGINT");
+  const exit = await job.exit;
+  const text = job.output();
+  assert.equal(exit.code, 130, text);
+  assert.match(text, /SIGINT; stopping the cluster/);
+  assert.doesNotMatch(text, /main job failed/);
+  const pids = [...text.matchAll(/pid (\d+)/g)].map((m) => m[1]);
+  assert.equal(pids.length, 4, text);
+  for (const pid of pids) assert.equal(existsSync(`/proc/${pid}`), false, `pid ${pid} still running`);
 });
