@@ -100,6 +100,14 @@ describe("executor with 2 threads", () => {
     assert.ok(a!.start < b!.stop && b!.start < a!.stop, `overlap: ${JSON.stringify([a, b])}`);
   });
 
+  test("at most nthreads tasks run at once: a 3-party barrier never fills with 2 threads", async () => {
+    const barrier = new Int32Array(new SharedArrayBuffer(4));
+    // The first two wait 50 ms for a third party that can only start once one of them stopped.
+    const stamps = (await Promise.all([0, 1, 2].map(() => ex.run(js("stamp", [50, barrier, 3]))))).map(ok) as Stamp[];
+    assert.deepEqual(stamps.map((s) => s.together), [false, false, true]);
+    assert.ok(stamps[2]!.start >= Math.min(stamps[0]!.stop, stamps[1]!.stop), JSON.stringify(stamps));
+  });
+
   test("Wasm: add and fib compute; the module is compiled once for many calls", async () => {
     const mod = wasmBytes();
     const before = ex.stats.wasmModulesCompiled;
@@ -161,8 +169,9 @@ describe("executor with 1 thread", () => {
 
   test("a thread that exits mid-task is replaced; its task fails with DASK_ERR_THREAD_DIED", async () => {
     const replaced = ex.stats.threadsReplaced;
-    const queued = ex.run(js("inc", [7])); // waits behind the dying task, then runs on the new thread
-    const e = err(await ex.run(js("exitThread", [5])));
+    const dying = ex.run(js("exitThread", [5]));
+    const queued = ex.run(js("inc", [7])); // queued behind the dying task, then runs on the new thread
+    const e = err(await dying);
     assert.equal(e.code, "DASK_ERR_THREAD_DIED");
     assert.match(e.message, /exit code 5/);
     assert.equal(ok(await queued), 8);
