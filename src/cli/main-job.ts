@@ -10,7 +10,7 @@ import os from "node:os";
 import { fileURLToPath } from "node:url";
 import cliProgress from "cli-progress";
 import { Command } from "commander";
-import { DaskError } from "../errors.ts";
+import { ConfigError, DaskError } from "../errors.ts";
 import { LocalCluster, PYTHON_HELPER_DIR, REPO_ROOT, checkDask } from "./local-cluster.ts";
 
 const CLIENT_SCRIPT = fileURLToPath(new URL("./main-job-client.py", import.meta.url));
@@ -64,15 +64,17 @@ async function main(): Promise<number> {
     .option("--tasks <n>", "JavaScript tasks in the job (as many Python tasks follow)", "5000")
     .parse(process.argv);
   const n = Number(program.opts<{ tasks: string }>().tasks);
-  if (!Number.isInteger(n) || n < 1) throw new DaskError("DASK_ERR_CONFIG", `--tasks: '${program.opts<{ tasks: string }>().tasks}' is not a positive integer`);
+  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`--tasks: '${program.opts<{ tasks: string }>().tasks}' is not a positive integer`);
 
+  // Check Python's dask before starting anything: the one missing piece `npm start` on a machine
+  // without apt rights cannot fix itself, so say exactly which command provides it.
   const cluster = new LocalCluster();
   const problem = checkDask(cluster.python);
   if (problem) {
     process.stderr.write(`main job: ${problem}\n`);
     return 1;
   }
-  if (!existsSync(TASKS_MODULE)) throw new DaskError("DASK_ERR_CONFIG", `the example task module ${TASKS_MODULE} is missing`);
+  if (!existsSync(TASKS_MODULE)) throw new ConfigError(`the example task module ${TASKS_MODULE} is missing`);
 
   // Ctrl-C / SIGTERM: stop everything we started, then exit like a shell reports a signal.
   const onSignal = (sig: NodeJS.Signals): void => {
@@ -84,6 +86,8 @@ async function main(): Promise<number> {
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
 
+  // noTTYOutput: CI logs and `npm start | tee` are not terminals; without it the bar is silent
+  // there. A 1 s schedule keeps such logs short (one line per second, plus the final one).
   const bar = new cliProgress.SingleBar(
     { format: "  job [{bar}] {percentage}% | {value}/{total} tasks | {duration_formatted}", noTTYOutput: true, notTTYSchedule: 1000, stream: process.stdout },
     cliProgress.Presets.shades_classic,
@@ -94,6 +98,8 @@ async function main(): Promise<number> {
     say(`main job: ${n} JavaScript tasks + ${n + 1} Python tasks + 1 JavaScript task, ${os.availableParallelism()} cores`);
     const scheduler = await cluster.startScheduler();
     say(`  scheduler          ${scheduler.address} (Debian dask-scheduler, pid ${scheduler.pid})`);
+    // One thread per worker: three single-threaded workers on this 2-core kind of machine already
+    // compete with the scheduler and the client; more threads would only measure contention.
     const wasm = await Promise.all([1, 2].map((i) =>
       cluster.startWasmWorker(scheduler.address, ["--nthreads", "1", "--name", `wasm-${i}`, "--module", TASKS_MODULE])));
     for (const w of wasm) say(`  dask-wasm worker   ${w.address} (pid ${w.pid}, metrics ${w.dashboard}/metrics)`);
@@ -101,6 +107,8 @@ async function main(): Promise<number> {
     say(`  python worker      ${py.address} (dask-worker --no-nanny, pid ${py.pid})`);
     say(`  cluster up in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
+    // The client speaks a two-line protocol on stdout ("progress DONE TOTAL", "result {json}");
+    // its stderr (dask's warnings, a traceback if a task failed) is passed through, indented.
     let result: JobResult | undefined;
     await cluster.runPythonScript(CLIENT_SCRIPT, [scheduler.address, PYTHON_HELPER_DIR, String(n), py.address], {
       onLine: (line, stream) => {
@@ -118,12 +126,15 @@ async function main(): Promise<number> {
         }
       },
     });
+    // stop() renders the final 100% line; the finally below must not do it twice.
     if (barStarted) bar.stop();
     barStarted = false;
     if (!result) throw new DaskError("DASK_ERR_CHILD_PROCESS", "the client finished without a result line");
     const ok = result.value === result.expected;
     say(`result: ${result.value} (expected ${result.expected}) ${ok ? "correct" : "WRONG"}`);
     say(`tasks: ${result.tasks} in ${result.seconds.toFixed(2)} s (${Math.round(result.tasks / result.seconds).toLocaleString("en-US")} tasks/s end to end)`);
+    // Rates come from the scheduler's task stream (compute start/stop per task), so they describe
+    // the workers, not the client's submission or the Python start-up.
     say(summarize("dask-wasm workers (2)", wasm.map((w) => w.address), result.workers));
     say(summarize("python worker (1)", [py.address], result.workers));
     // Both dask-wasm workers should have taken a share of the JS tasks (the scheduler spreads them).

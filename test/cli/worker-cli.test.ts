@@ -172,6 +172,14 @@ test("parent killed with SIGKILL: the re-run child sees its IPC channel drop and
   await scheduler.stop();
 });
 
+test("an unreachable scheduler: the coded error is logged and exit 1 passes through the re-exec parent", async () => {
+  // Port 1 on loopback: nothing listens there, so the connect is refused at once.
+  const cli = spawnNode(MAIN, ["worker", "tcp://127.0.0.1:1", "--nthreads", "1", "--module", TASKS]);
+  const exit = await cli.exit;
+  assert.deepEqual(exit, { code: 1, signal: null }, cli.output());
+  assert.match(cli.output(), /dask-wasm: error DASK_ERR_COMM_CONNECT: .*127\.0\.0\.1:1/);
+});
+
 test("usage errors exit 2 with the code and the flag, before anything starts", async () => {
   for (const [args, flag] of [
     [["worker", "tcp://127.0.0.1:1", "--nthreads", "zero"], "--nthreads"],
