@@ -36,33 +36,34 @@ export async function incLater(x) {
  * milliseconds. Atomics.wait blocks this thread without spinning, so stamps of two tasks on two
  * threads overlap and on one thread they cannot.
  *
- * `barrier` (optional, an Int32Array over a SharedArrayBuffer shared by the tasks, as tests in
- * one process pass it): each task checks in, then waits (at most `ms`) until `parties` tasks
- * have checked in, and then holds 10 ms more. When all parties met (`together`), every task
- * stopped after every other one started: overlap is a fact, not a timing accident. On one thread
- * the first task's wait times out (`together` false) and the stamps cannot overlap.
+ * `barrier` (optional; tests in one process pass it): an Int32Array of 2 over a SharedArrayBuffer
+ * shared by the tasks, [tasks inside now, filled flag]. A task enters, waits (at most `ms`) until
+ * `parties` tasks are inside at the same time, holds 10 ms more if they were, and leaves.
+ * `together` says the barrier filled: at that instant every party had started and none had
+ * stopped, so overlap is a fact, not a timing accident. With fewer threads than parties it never
+ * fills (the first tasks time out and leave before the next can enter).
  */
 export function stamp(ms, barrier, parties = 2) {
   const start = performance.timeOrigin + performance.now();
   let together = false;
   if (barrier) {
-    Atomics.add(barrier, 0, 1);
-    Atomics.notify(barrier, 0);
+    if (Atomics.add(barrier, 0, 1) + 1 >= parties) {
+      Atomics.store(barrier, 1, 1);
+      Atomics.notify(barrier, 1);
+    }
     const deadline = performance.now() + ms;
-    for (;;) {
-      const seen = Atomics.load(barrier, 0);
-      if (seen >= parties) {
-        together = true;
-        break;
-      }
+    while (Atomics.load(barrier, 1) === 0) {
       const left = deadline - performance.now();
       if (left <= 0) break;
-      Atomics.wait(barrier, 0, seen, left);
+      Atomics.wait(barrier, 1, 0, left);
     }
+    together = Atomics.load(barrier, 1) === 1;
+    // The hold keeps the overlap far wider than any clock difference between threads.
+    if (together) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    Atomics.sub(barrier, 0, 1);
+  } else if (ms > 0) {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
   }
-  // The hold keeps the overlap far wider than any clock difference between threads.
-  const hold = barrier ? (together ? 10 : 0) : ms;
-  if (hold > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, hold);
   const stop = performance.timeOrigin + performance.now();
   return { start, stop, together };
 }

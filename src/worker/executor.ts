@@ -229,7 +229,13 @@ export class Executor {
       }
       args = args.slice(1);
     }
-    await this.start();
+    try {
+      await this.start();
+    } catch (e) {
+      // The pool could not start (a module failed to load): every task fails with that reason.
+      const err = e as DaskError;
+      return refused(err.code ?? "DASK_ERR_MODULE_LOAD", "RuntimeError", err.message);
+    }
     if (this.#closed) return refused("DASK_ERR_EXECUTOR_CLOSED", "RuntimeError", "the executor is closed");
     return new Promise<TaskOutcome>((resolve) => {
       const id = this.#nextId++;
@@ -248,14 +254,12 @@ export class Executor {
       if (!slot.ready || slot.dead || slot.running) continue;
       const p = this.#queue.shift()!;
       const msg = p.call;
-      if (msg.wasm) {
-        // Post the Module only the first time this thread needs it (threads cache by hash).
-        const known = slot.wasmKnown.has(msg.wasm.hash);
-        msg.wasm = known ? { hash: msg.wasm.hash } : msg.wasm;
-        slot.wasmKnown.add(msg.wasm.hash);
-      }
+      // Post the Module only the first time this thread needs it (threads cache by hash).
+      if (msg.wasm && slot.wasmKnown.has(msg.wasm.hash)) msg.wasm = { hash: msg.wasm.hash };
       try {
         slot.worker.postMessage(msg);
+        // Only a posted message delivers the Module: a refused one must not mark it known.
+        if (msg.wasm) slot.wasmKnown.add(msg.wasm.hash);
       } catch (e) {
         // Arguments structured clone refuses (a function, a symbol): the task fails, the thread is fine.
         const err = e as Error;

@@ -93,7 +93,7 @@ describe("executor with 2 threads", () => {
   });
 
   test("two stamp tasks overlap with 2 threads (each starts before the other stops)", async () => {
-    const barrier = new Int32Array(new SharedArrayBuffer(4));
+    const barrier = new Int32Array(new SharedArrayBuffer(8));
     // The barrier makes each task wait (up to 60 s, never in a passing run) for the other to start.
     const [a, b] = (await Promise.all([ex.run(js("stamp", [60_000, barrier])), ex.run(js("stamp", [60_000, barrier]))])).map(ok) as Stamp[];
     assert.ok(a!.together && b!.together, "both tasks were in the barrier at once");
@@ -101,10 +101,10 @@ describe("executor with 2 threads", () => {
   });
 
   test("at most nthreads tasks run at once: a 3-party barrier never fills with 2 threads", async () => {
-    const barrier = new Int32Array(new SharedArrayBuffer(4));
-    // The first two wait 50 ms for a third party that can only start once one of them stopped.
+    const barrier = new Int32Array(new SharedArrayBuffer(8));
+    // The first two wait 50 ms for a third party that can only start once one of them left.
     const stamps = (await Promise.all([0, 1, 2].map(() => ex.run(js("stamp", [50, barrier, 3]))))).map(ok) as Stamp[];
-    assert.deepEqual(stamps.map((s) => s.together), [false, false, true]);
+    assert.deepEqual(stamps.map((s) => s.together), [false, false, false]);
     assert.ok(stamps[2]!.start >= Math.min(stamps[0]!.stop, stamps[1]!.stop), JSON.stringify(stamps));
   });
 
@@ -120,6 +120,11 @@ describe("executor with 2 threads", () => {
   test("Wasm ABI errors: a non-number argument, a missing export, bytes that are not Wasm", async () => {
     const mod = wasmBytes();
     assert.equal(err(await ex.run(wasm("add", mod, ["1", 2]))).code, "DASK_ERR_WASM_ABI");
+    // A call whose args cannot be posted must not leave the thread believing it has the module.
+    // A trailing custom section (id 0, size 2, name "a") makes new bytes, hence a new hash.
+    const fresh = new Uint8Array([...wasmBytes(), 0x00, 0x02, 0x01, 0x61]);
+    assert.equal(err(await ex.run(wasm("add", fresh, [() => 1, 2]))).code, "DASK_ERR_TASK_ARGS");
+    assert.equal(ok(await ex.run(wasm("add", fresh, [1, 2]))), 3);
     assert.equal(err(await ex.run(wasm("nope", mod))).code, "DASK_ERR_UNKNOWN_FUNCTION");
     assert.equal(err(await ex.run(wasm("add", new Uint8Array([1, 2, 3]), [1, 2]))).code, "DASK_ERR_WASM_MODULE");
     assert.equal(err(await ex.run({ key: "w", fn: { kind: "wasm", export: "add" }, args: [], kwargs: {} })).code, "DASK_ERR_WASM_MODULE");
@@ -135,10 +140,10 @@ describe("executor with 1 thread", () => {
   after(() => ex.close());
 
   test("two stamp tasks do not overlap with 1 thread", async () => {
-    const barrier = new Int32Array(new SharedArrayBuffer(4));
+    const barrier = new Int32Array(new SharedArrayBuffer(8));
     // The first task waits for a second party that cannot start (one thread): 50 ms timeout.
     const [a, b] = (await Promise.all([ex.run(js("stamp", [50, barrier])), ex.run(js("stamp", [50, barrier]))])).map(ok) as Stamp[];
-    assert.equal(a!.together, false, "the first task met nobody");
+    assert.deepEqual([a!.together, b!.together], [false, false], "never both inside at once");
     assert.ok(a!.stop <= b!.start, `sequential: ${JSON.stringify([a, b])}`);
   });
 
@@ -182,7 +187,7 @@ describe("executor with 1 thread", () => {
   test("stats count outcomes; close fails queued work and later runs", async () => {
     const s = ex.stats;
     assert.ok(s.tasksRun >= s.tasksFailed && s.tasksFailed >= 5, JSON.stringify(s));
-    const slow = ex.run(js("stamp", [60_000, new Int32Array(new SharedArrayBuffer(4)), 2]));
+    const slow = ex.run(js("stamp", [60_000, new Int32Array(new SharedArrayBuffer(8)), 2]));
     const queued = ex.run(js("inc", [1]));
     await ex.close();
     assert.equal(err(await slow).code, "DASK_ERR_EXECUTOR_CLOSED");
@@ -201,6 +206,11 @@ describe("module loading", () => {
     const ex = new Executor({ nthreads: 2, modules: [TASKS, bad], allowSource: false });
     await assert.rejects(ex.start(), (e: Error & { code?: string }) => e.code === "DASK_ERR_MODULE_LOAD" && /broken module/.test(e.message));
     await ex.close();
+    // run() never rejects: on a pool that could not start it reports the reason.
+    const lazy = new Executor({ nthreads: 1, modules: [bad], allowSource: false });
+    const o = err(await lazy.run(js("inc", [1])));
+    assert.ok(o.code === "DASK_ERR_MODULE_LOAD" || o.code === "DASK_ERR_EXECUTOR_CLOSED", o.code);
+    await lazy.close();
   });
 
   test("two modules with the same basename are refused; only function exports are callable", async () => {
