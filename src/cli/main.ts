@@ -11,6 +11,8 @@
 // exactly once, so the child does not mistake one Ctrl-C for the "second signal, exit now") and
 // an IPC channel whose disconnect tells it that the parent died without forwarding anything.
 import { spawn } from "node:child_process";
+import { createSocket } from "node:dgram";
+import { isIPv6 } from "node:net";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -70,6 +72,43 @@ function reexec(): void {
   });
 }
 
+/**
+ * The local IP through which `scheduler` is reachable (distributed.utils.get_ip: a UDP
+ * "connect" sends nothing, it only makes the kernel pick the route's source address).
+ * dask-worker without --host advertises exactly that address; we also listen only on it
+ * (never on every interface by default). Loopback when the scheduler is on loopback.
+ */
+function localAddressFor(scheduler: string): Promise<string> {
+  const m = /^tcp:\/\/\[?([^\]]*?)\]?:(\d+)$/.exec(scheduler);
+  if (!m) return Promise.resolve("127.0.0.1");
+  const [host, port] = [m[1]!, Number(m[2])];
+  return new Promise((resolve) => {
+    const sock = createSocket(isIPv6(host) ? "udp6" : "udp4");
+    const done = (ip: string): void => {
+      sock.close();
+      resolve(ip);
+    };
+    // No route (or a name that does not resolve): fall back to loopback, as get_ip falls
+    // back to the host name; the registration then fails with a clear connect error.
+    sock.once("error", () => done("127.0.0.1"));
+    sock.connect(port, host, () => {
+      // A failed name lookup can still call back, unbound: the wildcard address means "no route".
+      let ip = "";
+      try {
+        ip = sock.address().address;
+      } catch {
+        // not connected after all
+      }
+      done(ip === "" || ip === "0.0.0.0" || ip === "::" ? "127.0.0.1" : ip);
+    });
+  });
+}
+
+async function defaultListenAddress(scheduler: string): Promise<string> {
+  const ip = await localAddressFor(scheduler);
+  return `tcp://${isIPv6(ip) ? `[${ip}]` : ip}:0`;
+}
+
 /** Module paths resolved against the working directory, each checked to exist once, here. */
 function resolveModules(modules: readonly string[]): string[] {
   return modules.map((m) => {
@@ -103,7 +142,7 @@ async function runWorker(opts: WorkerCliOptions): Promise<void> {
     memoryLimit: opts.memoryLimit ?? 0,
     resources: opts.resources,
     ...(localDirectory !== undefined ? { localDirectory } : {}),
-    ...(opts.listenAddress !== undefined ? { listenAddress: opts.listenAddress } : {}),
+    listenAddress: opts.listenAddress ?? (await defaultListenAddress(opts.scheduler)),
     ...(opts.contactAddress !== undefined ? { contactAddress: opts.contactAddress } : {}),
     modules,
     allowSource: opts.allowSource,

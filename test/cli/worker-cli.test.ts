@@ -152,7 +152,9 @@ test("worker: registers, serves /health and /metrics, runs a task, leaves cleanl
 
 test("parent killed with SIGKILL: the re-run child sees its IPC channel drop and leaves cleanly", async () => {
   const scheduler = await startScheduler();
-  const cli = spawnNode(MAIN, ["worker", scheduler.address, "--nthreads", "1", "--module", TASKS, "--listen-address", "tcp://127.0.0.1:0"]);
+  // No --listen-address: like dask-worker, it listens on the IP that routes to the scheduler.
+  const cli = spawnNode(MAIN, ["worker", scheduler.address, "--nthreads", "1", "--module", TASKS]);
+  assert.match((await cli.waitFor(/dask-wasm worker at: (tcp:\/\/\S+)/))[1]!, /^tcp:\/\/127\.0\.0\.1:\d+$/);
   const dashboard = new URL((await cli.waitFor(/dashboard at: (http:\/\/\S+)/))[1]!);
   await cli.waitFor(/Registered to:/);
   const joined = await runPythonClient(scheduler.address, "print(len(client.scheduler_info()['workers']))");
