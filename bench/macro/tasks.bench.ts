@@ -61,17 +61,25 @@ export async function run(tasks = 10_000): Promise<WorkerResult[]> {
   process.once("SIGINT", stop);
   try {
     const scheduler = await cluster.startScheduler({ env: { DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION: "inf" } });
-    const ours = await cluster.startWasmWorker(scheduler.address, ["--nthreads", "1", "--name", "bench-wasm", "--module", MODULE]);
     const theirs = await cluster.startPythonWorker(scheduler.address, { nthreads: 1, name: "bench-python" });
+    const ours = await cluster.startWasmWorker(scheduler.address, ["--nthreads", "1", "--name", "bench-wasm", "--module", MODULE]);
+    // The same worker with the pure-JS codecs (DASK_WASM_BACKEND=js): does the Wasm core pay
+    // for itself end to end, not only in the micro-benchmarks?
+    const oursJs = await cluster.startWasmWorker(scheduler.address, ["--nthreads", "1", "--name", "bench-js", "--module", MODULE], { env: { DASK_WASM_BACKEND: "js" } });
+    const phases = [
+      { name: "Python dask-worker 2022.12.1", kind: "python", w: theirs },
+      { name: "dask-wasm worker (Wasm core)", kind: "wasm", w: ours },
+      { name: "dask-wasm worker (DASK_WASM_BACKEND=js)", kind: "wasm", w: oursJs },
+    ];
     // Idle: registered, nothing run yet.
-    const idle = { ours: rssBytes(ours.pid), theirs: rssBytes(theirs.pid) };
+    const idle = phases.map((p) => rssBytes(p.w.pid));
     const results: WorkerResult[] = [];
-    // Python first, then ours: each phase has the scheduler to itself.
-    for (const [name, kind, w] of [["Python dask-worker 2022.12.1", "python", theirs], ["dask-wasm worker", "wasm", ours]] as const) {
+    // One phase at a time, each with the scheduler to itself (the others sit idle).
+    for (const [i, { name, kind, w }] of phases.entries()) {
       const out = await cluster.runPythonScript(CLIENT, [scheduler.address, PYTHON_HELPER_DIR, kind, String(tasks), w.address, String(w.pid)], { timeoutMs: 900_000 });
       const r = JSON.parse(out.trim().split("\n").pop()!) as { seconds: number; cpu_seconds: number; n: number; checked: boolean };
       if (!r.checked) throw new Error(`${name}: wrong results`);
-      results.push({ name, tasks: r.n, seconds: r.seconds, cpuSeconds: r.cpu_seconds, idleRssBytes: kind === "wasm" ? idle.ours : idle.theirs });
+      results.push({ name, tasks: r.n, seconds: r.seconds, cpuSeconds: r.cpu_seconds, idleRssBytes: idle[i]! });
     }
     return results;
   } finally {
