@@ -4,7 +4,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ConfigError } from "../../src/errors.ts";
-import { parseArgs, parseBytes, parseHostPort, parseMemoryLimit, parseResources, type SystemInfo } from "../../src/cli/args.ts";
+import { readFileSync } from "node:fs";
+import { VERSION, parseArgs, parseBytes, parseHostPort, parseMemoryLimit, parseResources, type SystemInfo } from "../../src/cli/args.ts";
 import { runPython } from "../helpers/env.ts";
 
 const SYS: SystemInfo = { cpuCount: 4, memoryLimit: 16_000_000_000 };
@@ -54,7 +55,10 @@ test("--help, --version and no command print instead of running", () => {
   for (const flag of ["--nthreads", "--name", "--memory-limit", "--resources", "--local-directory", "--listen-address", "--contact-address", "--dashboard-address", "--module", "--allow-source"]) {
     assert.match((help as { text: string }).text, new RegExp(flag));
   }
-  assert.deepEqual(parseArgs(["--version"], SYS), { command: "print", text: "0.1.0\n" });
+  // --version is the package's version (kept in step with package.json by this check).
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+  assert.equal(VERSION, pkg.version);
+  assert.deepEqual(parseArgs(["--version"], SYS), { command: "print", text: `${pkg.version}\n` });
   assert.match((parseArgs([], SYS) as { text: string }).text, /worker/);
 });
 
