@@ -34,7 +34,7 @@ after(async () => {
 interface Cli {
   proc: ChildProcess;
   output: () => string;
-  waitFor(re: RegExp): Promise<RegExpMatchArray>;
+  waitFor(re: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
@@ -62,12 +62,12 @@ function spawnNode(script: string, args: string[], env: Record<string, string> =
     proc,
     output: () => text,
     exit,
-    waitFor(re) {
+    waitFor(re, timeoutMs = READY_MS) {
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
           listeners.delete(check);
-          reject(new Error(`no ${re} within ${READY_MS} ms:\n${text}`));
-        }, READY_MS);
+          reject(new Error(`no ${re} within ${timeoutMs} ms:\n${text}`));
+        }, timeoutMs);
         const check = (): void => {
           const m = text.match(re);
           if (m) {
@@ -214,7 +214,8 @@ test("main job: a real cluster runs the mixed JS/Python job to the right answer 
 test("main job: SIGINT mid-job stops every process and exits 130", async () => {
   // Far more tasks (60k, ~25 s) than can finish before the signal, sent once the bar has started.
   const job = spawnNode(MAIN_JOB, ["--tasks", "30000"]);
-  await job.waitFor(/job \[/);
+  // Generous: submitting 30k tasks takes seconds, more while the rest of `npm test` runs in parallel.
+  await job.waitFor(/job \[/, 300_000);
   job.proc.kill("SIGINT");
   const exit = await job.exit;
   const text = job.output();
