@@ -226,3 +226,11 @@ test("main job: SIGINT mid-job stops every process and exits 130", async () => {
   assert.equal(pids.length, 4, text);
   for (const pid of pids) assert.equal(existsSync(`/proc/${pid}`), false, `pid ${pid} still running`);
 });
+
+test("main job without dask: names the command that installs it and starts nothing", async () => {
+  const job = spawnNode(MAIN_JOB, ["--tasks", "10"], { DASK_WASM_PYTHON: "/nonexistent/python3" });
+  const exit = await job.exit;
+  assert.equal(exit.code, 1, job.output());
+  assert.match(job.output(), /install it with: sudo apt-get install -y python3-distributed python3-lz4/);
+  assert.doesNotMatch(job.output(), /scheduler\s+tcp:/);
+});
