@@ -34,7 +34,7 @@ import {
   type StateMachineEvent,
 } from "./events.ts";
 import { Execute, GatherDep, RetryBusyWorkerLater, SendMessageToScheduler, type Instruction } from "./instructions.ts";
-import { Executor, exceptionPickle, parseComputeTask, type TaskOutcome } from "./executor.ts";
+import { Executor, exceptionPickle, exceptionText, parseComputeTask, tracebackText, type TaskOutcome } from "./executor.ts";
 
 export interface WorkerOptions {
   /** Scheduler address, e.g. "tcp://127.0.0.1:8786". */
@@ -422,14 +422,13 @@ export class Worker {
   }
 
   #failure(key: Key, outcome: Extract<TaskOutcome, { status: "error" }>, start: number, stop: number, stimulus_id: string): ExecuteFailureEvent {
-    const text = `${outcome.typeName}: ${outcome.message}`;
     return new ExecuteFailureEvent({
       key, start, stop, stimulus_id,
       // A hand-built pickle of a builtins exception (§10.2): Python clients raise it with the JS text.
       exception: exceptionPickle(outcome),
       traceback: null,
-      exception_text: outcome.code ? `${text} [${outcome.code}]` : text,
-      traceback_text: outcome.stack,
+      exception_text: exceptionText(outcome),
+      traceback_text: tracebackText(outcome),
     });
   }
 
