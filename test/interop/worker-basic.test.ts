@@ -124,3 +124,16 @@ test("a numpy argument arrives in JS as a Float64Array (pickled argument and Pyt
   }
   assert.ok((result.numpy_dep as { who_has: string[] }).who_has.includes(py.address));
 });
+
+// src/protocol/numpy.ts: a uint8 array is an NdArray {data, shape, dtype}, because a bare
+// Uint8Array means bytes; every other 1-d numeric dtype is the matching typed array.
+test("numpy arrays of other dtypes arrive as the matching typed array and come back with their dtype", (t) => {
+  const jsName: Record<string, string> = {
+    int8: "Int8Array", uint8: "NdArray", int16: "Int16Array", uint16: "Uint16Array", int32: "Int32Array",
+    uint32: "Uint32Array", int64: "BigInt64Array", uint64: "BigUint64Array", float32: "Float32Array", float64: "Float64Array",
+  };
+  const dtypes = result.dtypes as Record<string, { sent: Described; js_kind: { ctor: string }; echo: Described }>;
+  t.diagnostic(Object.entries(dtypes).map(([dt, r]) => `${dt} -> ${r.js_kind.ctor} -> ${r.echo.type}/${r.echo.dtype}`).join(", "));
+  const wrong = Object.entries(dtypes).filter(([dt, r]) => r.js_kind.ctor !== jsName[dt] || JSON.stringify(r.echo) !== JSON.stringify(r.sent));
+  assert.deepEqual(wrong.map(([dt]) => dt), [], "dtypes that did not round-trip");
+});

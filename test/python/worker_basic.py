@@ -103,6 +103,15 @@ with Client(cfg["scheduler"], timeout=30) as client:
         "js_kind": client.submit(kind, x, resources=W, pure=False).result(),
         "py_sum": float(x.sum()),
     }
+    # Other numpy dtypes: what JS sees (probe.js#kind) and what comes back from echo.
+    out["dtypes"] = {}
+    for dt in ("int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64"):
+        arr = (np.arange(5) * 3 - 4).astype(dt) if dt[0] != "u" else (np.arange(5) * 3).astype(dt)
+        out["dtypes"][dt] = {
+            "sent": describe(arr),
+            "js_kind": client.submit(kind, arr, resources=W, pure=False).result(),
+            "echo": describe(client.submit(echo, arr, resources=W, pure=False).result()),
+        }
     p = client.submit(py_array, 9, resources={"py": 1}, workers=[cfg["py"]])
     ref = p.result()
     out["numpy_dep"] = {
