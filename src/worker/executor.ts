@@ -21,6 +21,7 @@
 // Failure policy: a JS throw or a Wasm trap -> status "error" with the JS name, message and
 // stack (a trapped instance is dropped by its thread). A thread that dies mid-task (process.exit,
 // out of memory, an uncaught async error) is replaced; its task fails with DASK_ERR_THREAD_DIED.
+import { fromClone, toClone } from "./clone.ts";
 import { Worker } from "node:worker_threads";
 import { performance } from "node:perf_hooks";
 import { ConfigError, DaskError } from "../errors.ts";
@@ -239,7 +240,8 @@ export class Executor {
     if (this.#closed) return refused("DASK_ERR_EXECUTOR_CLOSED", "RuntimeError", "the executor is closed");
     return new Promise<TaskOutcome>((resolve) => {
       const id = this.#nextId++;
-      const tc: ThreadCall = { t: "call", id, fn, args, kwargs: call.kwargs };
+      // NdArrays and tuple marks do not survive structured clone: tag them (clone.ts).
+      const tc: ThreadCall = { t: "call", id, fn, args: toClone(args) as unknown[], kwargs: toClone(call.kwargs) as Record<string, unknown> };
       if (wasm) tc.wasm = wasm;
       this.#queue.push({ id, call: tc, resolve });
       this.#dispatch();
@@ -275,7 +277,7 @@ export class Executor {
     if (!p || p.id !== m.id) return; // a reply after the task was already failed (cannot happen; defensive)
     slot.running = null;
     if (m.ok) {
-      this.#finish(p, { status: "ok", value: m.value, start: m.start, stop: m.stop, thread: slot.index });
+      this.#finish(p, { status: "ok", value: fromClone(m.value), start: m.start, stop: m.stop, thread: slot.index });
     } else {
       if (m.trap) this.#counts.wasmTraps++;
       const o: TaskOutcome = { status: "error", typeName: m.typeName, message: m.message, stack: m.stack, start: m.start, stop: m.stop, thread: slot.index };

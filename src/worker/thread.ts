@@ -19,6 +19,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { performance } from "node:perf_hooks";
 import { loadModules, lookupExport } from "./modules.ts";
+import { fromClone, toClone } from "./clone.ts";
 import type { Registry } from "./modules.ts";
 import type { FunctionSpec } from "./run-spec.ts";
 
@@ -193,8 +194,8 @@ async function main(): Promise<void> {
       const start = now();
       let reply: ThreadReply;
       try {
-        const value = await runCall(reg, data, call);
-        reply = { t: "done", id: call.id, ok: true, value, start, stop: now() };
+        const value = await runCall(reg, data, { ...call, args: fromClone(call.args) as unknown[], kwargs: fromClone(call.kwargs) as Record<string, unknown> });
+        reply = { t: "done", id: call.id, ok: true, value: toClone(value), start, stop: now() };
         // Throws DataCloneError for a value structured clone refuses (a function, a
         // symbol…): caught below like a throw of the task itself.
         port.postMessage(reply);
