@@ -19,7 +19,8 @@ export function double(x) {
 
 /** sum(list) or sum(a, b, c...). */
 export function sum(...xs) {
-  const items = xs.length === 1 && Array.isArray(xs[0]) ? xs[0] : xs;
+  // one array (a list, or a typed array / numpy argument) or several numbers
+  const items = xs.length === 1 && (Array.isArray(xs[0]) || ArrayBuffer.isView(xs[0])) ? xs[0] : xs;
   let s = 0;
   for (const x of items) s += x;
   return s;

@@ -117,6 +117,11 @@ export class Executor {
     return { ...this.#counts, wasmModulesCompiled: this.#wasm.compiled };
   }
 
+  /** Asks every thread for a full garbage collection (after the worker released a lot of memory). */
+  collectGarbage(): void {
+    for (const slot of this.#slots) if (slot.ready && !slot.dead) slot.worker.postMessage({ t: "gc" });
+  }
+
   /** Tasks running in threads right now (at most nthreads). */
   get executing(): number {
     return this.#slots.filter((s) => s.running).length;

@@ -20,6 +20,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { performance } from "node:perf_hooks";
 import { loadModules, lookupExport } from "./modules.ts";
 import { fromClone, toClone } from "./clone.ts";
+import { gcFunction } from "../runtime/gc.node.ts";
 import type { Registry } from "./modules.ts";
 import type { FunctionSpec } from "./run-spec.ts";
 
@@ -189,7 +190,9 @@ async function main(): Promise<void> {
     port.postMessage({ t: "load-error", message: f.message, ...(f.code ? { code: f.code } : {}) } satisfies ThreadReply);
     return;
   }
-  port.on("message", (call: ThreadCall) => {
+  port.on("message", (call: ThreadCall | { t: "gc" }) => {
+    // The worker released a lot of memory: collect this thread's garbage too (runtime/gc.node.ts).
+    if (call.t === "gc") return void gcFunction()?.();
     void (async () => {
       const start = now();
       let reply: ThreadReply;

@@ -34,6 +34,7 @@ import {
   type StateMachineEvent,
 } from "./events.ts";
 import { Execute, GatherDep, RetryBusyWorkerLater, SendMessageToScheduler, type Instruction } from "./instructions.ts";
+import { gcFunction } from "../runtime/gc.node.ts";
 import { Executor, exceptionPickle, exceptionText, parseComputeTask, tracebackText, type TaskOutcome } from "./executor.ts";
 
 export interface WorkerOptions {
@@ -93,6 +94,11 @@ const BUSY_RETRY_MS = 150;
 
 const VERSION = "0.1.0";
 
+/** Released bytes after which the worker asks V8 for a full collection (a few ms of pause). */
+const GC_AFTER_RELEASED_BYTES = 16 * 1024 * 1024;
+/** Releases come in bursts (free-keys of a whole computation): collect once, after the burst. */
+const GC_DEBOUNCE_MS = 200;
+
 /** Frames as the store keeps them: own buffers, not views pinning a larger socket chunk. */
 function ownFrames(frames: readonly Uint8Array[]): Uint8Array[] {
   return frames.map((f) => (f.byteOffset === 0 && f.byteLength === f.buffer.byteLength ? f : f.slice()));
@@ -147,8 +153,13 @@ class StoreData implements DataStore {
     return this;
   }
   delete(id: string): boolean {
-    return this.store.delete(id);
+    const n = this.store.nbytes(id) ?? 0;
+    const deleted = this.store.delete(id);
+    if (deleted) this.onRelease(n);
+    return deleted;
   }
+  //: Called with the bytes of every deleted value (the worker collects garbage after big releases).
+  onRelease: (bytes: number) => void = () => {};
   keys(): Iterable<string> {
     return this.store.keys();
   }
@@ -187,6 +198,11 @@ export class Worker {
   #transfersOut = 0;
   #transferBytesIn = 0;
   #transferBytesOut = 0;
+  // garbage collection after large releases (see #released)
+  #releasedBytes = 0;
+  // tasks refused before reaching the executor (a Python function, a malformed run_spec)
+  #tasksRefused = 0;
+  #gcTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(options: WorkerOptions) {
     this.options = { ...options };
@@ -255,10 +271,12 @@ export class Worker {
     const bound = await this.#server.listen(this.options.listenAddress ?? "tcp://127.0.0.1:0", this.#connectOptions);
     this.#address = this.options.contactAddress ?? bound;
     this.#name = this.options.name ?? this.#address;
+    const data = new StoreData(this.#store);
+    data.onRelease = (bytes) => this.#released(bytes);
     this.#state = new WorkerState({
       nthreads: this.nthreads,
       address: this.#address,
-      data: new StoreData(this.#store),
+      data,
       resources: this.resources,
       transferIncomingCountLimit: 4,
       validate: false,
@@ -412,6 +430,7 @@ export class Worker {
       }
       return this.#failure(ins.key, outcome, start, stop, this.#stimulus("task-erred"));
     } catch (error) {
+      this.#tasksRefused++;
       const e = error instanceof Error ? error : new Error(String(error));
       const outcome: Extract<TaskOutcome, { status: "error" }> = {
         status: "error", typeName: e.name, message: e.message, stack: e.stack ?? "", start: now, stop: Date.now() / 1000, thread: 0,
@@ -582,13 +601,32 @@ export class Worker {
     if (this.#status === "running") this.#scheduleHeartbeat();
   }
 
+  /**
+   * Released values are ArrayBuffers outside the V8 heap: their memory returns only when V8
+   * collects, and an idle worker does not. After GC_AFTER_RELEASED_BYTES have been released, one
+   * collection runs (debounced) in this thread and in every task thread, so RSS goes back to idle
+   * as a Python worker's does (issue 3 Must-show 6; runtime/gc.node.ts).
+   */
+  #released(bytes: number): void {
+    this.#releasedBytes += bytes;
+    if (this.#releasedBytes < GC_AFTER_RELEASED_BYTES || this.#gcTimer) return;
+    this.#gcTimer = setTimeout(() => {
+      this.#gcTimer = undefined;
+      this.#releasedBytes = 0;
+      gcFunction()?.();
+      this.#executor?.collectGarbage();
+    }, GC_DEBOUNCE_MS);
+    this.#gcTimer.unref?.();
+  }
+
   /** Counters for /metrics. */
   metrics(): WorkerMetrics {
     const stats = this.#store.stats();
     const ex = this.#executor?.stats ?? { tasksRun: 0, tasksFailed: 0, wasmModulesCompiled: 0 };
     return {
-      tasksRun: ex.tasksRun,
-      tasksFailed: ex.tasksFailed,
+      // A task refused before it reached a thread (a Python function) ran here and failed.
+      tasksRun: ex.tasksRun + this.#tasksRefused,
+      tasksFailed: ex.tasksFailed + this.#tasksRefused,
       tasksExecuting: this.#state ? this.#state.executing.size : 0,
       keysStored: stats.keys,
       bytesStored: stats.memoryBytes + stats.spilledBytes,
@@ -615,6 +653,7 @@ export class Worker {
     this.#status = "closing";
     this.#log("info", `closing: ${reason}`);
     if (this.#heartbeatTimer) clearTimeout(this.#heartbeatTimer);
+    if (this.#gcTimer) clearTimeout(this.#gcTimer);
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
     if (wasRunning && !this.#batched.closed) {

@@ -25,7 +25,7 @@ function check(back: unknown): void {
 
 function sample(): unknown {
   const nd = new NdArray(Uint8Array.from([1, 2, 3, 4]), [2, 2], "|u1");
-  return { nd, t: tuple<unknown>(1, tuple(2, 3)), m: new Map([[tuple("x", 0), nd]]), s: new Set(["a", 1]), plain: [1, [2]] };
+  return { nd, t: tuple<unknown>(1, tuple(2, 3)), m: new Map<unknown, unknown>([[tuple<unknown>("x", 0), nd]]), s: new Set(["a", 1]), plain: [1, [2]] };
 }
 
 test("toClone/fromClone through structuredClone keep NdArray and tuples", () => {
