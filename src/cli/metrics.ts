@@ -4,23 +4,10 @@
 // guide asks, gauges do not. Spec: https://prometheus.io/docs/instrumenting/exposition_formats/
 // (HELP escapes "\" and newline; sample values are Go floats: NaN, +Inf, -Inf spelled out).
 
-/** Same fields as the Worker's `WorkerMetrics` (src/worker/worker.ts); structural, so either fits. */
-export interface MetricsSnapshot {
-  tasksRun: number;
-  tasksFailed: number;
-  tasksExecuting: number;
-  keysStored: number;
-  bytesStored: number;
-  bytesSpilled: number;
-  keysSpilled: number;
-  transfersIn: number;
-  transfersOut: number;
-  transferBytesIn: number;
-  transferBytesOut: number;
-  wasmModulesCompiled: number;
-  memoryLimit: number;
-  rss: number;
-}
+/** What /metrics renders: the Worker's own counters (one type, defined beside the Worker). */
+import type { WorkerMetrics } from "../worker/worker.ts";
+
+export type MetricsSnapshot = WorkerMetrics;
 
 export const METRIC_PREFIX = "dask_wasm_";
 

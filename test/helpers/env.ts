@@ -38,3 +38,22 @@ export function runPython(code: string, input?: Uint8Array | string, env?: Recor
   if (r.status !== 0) throw new Error(`python exited ${r.status}: ${r.stderr.toString()}`);
   return r.stdout;
 }
+
+/**
+ * The frames of one whole captured message (u64 N | u64 n | n × u64 length | frames), parsed
+ * with a plain DataView: an oracle independent of src/protocol/frames.ts. Throws if the lengths
+ * do not cover the message exactly.
+ */
+export function splitWireFrames(msg: Uint8Array): Uint8Array[] {
+  const dv = new DataView(msg.buffer, msg.byteOffset, msg.byteLength);
+  const n = Number(dv.getBigUint64(8, true));
+  const frames: Uint8Array[] = [];
+  let off = 16 + 8 * n;
+  for (let i = 0; i < n; i++) {
+    const len = Number(dv.getBigUint64(16 + 8 * i, true));
+    frames.push(msg.subarray(off, off + len));
+    off += len;
+  }
+  if (off !== msg.length) throw new Error(`frame lengths cover ${off} of ${msg.length} bytes`);
+  return frames;
+}

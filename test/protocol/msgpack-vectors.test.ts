@@ -6,22 +6,9 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { decode as refDecode } from "@msgpack/msgpack";
 import { createCodec } from "../../src/protocol/msgpack.ts";
-import { VECTORS_2022, VECTORS_2026, vectorFiles } from "../helpers/env.ts";
+import { VECTORS_2022, VECTORS_2026, vectorFiles, splitWireFrames } from "../helpers/env.ts";
 
-/** Frames of one message: u64le N | u64le nframes | nframes x u64le length | frames. */
-function splitFrames(msg: Uint8Array): Uint8Array[] {
-  const dv = new DataView(msg.buffer, msg.byteOffset, msg.byteLength);
-  const n = Number(dv.getBigUint64(8, true));
-  const frames: Uint8Array[] = [];
-  let off = 16 + 8 * n;
-  for (let i = 0; i < n; i++) {
-    const len = Number(dv.getBigUint64(16 + 8 * i, true));
-    frames.push(msg.subarray(off, off + len));
-    off += len;
-  }
-  assert.equal(off, msg.length, "frame lengths cover the message");
-  return frames;
-}
+const splitFrames = splitWireFrames;
 
 /** Indices of frames that are msgpack: frame 0 plus every sub-header it (transitively) points at. */
 function msgpackFrames(frames: Uint8Array[]): number[] {

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { DaskError } from "../../src/errors.ts";
 import { NDARRAY_TYPE_PICKLE, NdArray, deserializeNumpy, dtypeOf, parseDtype, serializeNumpy } from "../../src/protocol/numpy.ts";
-import { VECTORS_2022, vectorFiles } from "../helpers/env.ts";
+import { VECTORS_2022, vectorFiles, splitWireFrames } from "../helpers/env.ts";
 
 function bytesOf(view: ArrayBufferView): Uint8Array {
   return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
@@ -20,19 +20,7 @@ function code(fn: () => unknown): string {
   return "no error";
 }
 
-/** Splits one captured TCP message (u64 total, u64 n, n × u64 lengths, frames). */
-function framesOf(msg: Uint8Array): Uint8Array[] {
-  const dv = new DataView(msg.buffer, msg.byteOffset, msg.byteLength);
-  const n = Number(dv.getBigUint64(8, true));
-  let at = 16 + 8 * n;
-  const out: Uint8Array[] = [];
-  for (let i = 0; i < n; i++) {
-    const len = Number(dv.getBigUint64(16 + 8 * i, true));
-    out.push(msg.subarray(at, at + len));
-    at += len;
-  }
-  return out;
-}
+const framesOf = splitWireFrames;
 
 test("dtypeOf names every typed array as numpy does", () => {
   assert.equal(dtypeOf(new Float64Array(1)), "<f8");

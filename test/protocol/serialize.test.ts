@@ -22,7 +22,7 @@ import {
 } from "../../src/protocol/serialize.ts";
 import { NDARRAY_TYPE_PICKLE } from "../../src/protocol/numpy.ts";
 import { isTuple, tuple } from "../../src/protocol/values.ts";
-import { VECTORS_2022, vectorFiles } from "../helpers/env.ts";
+import { VECTORS_2022, vectorFiles, splitWireFrames } from "../helpers/env.ts";
 
 const enc = new TextEncoder();
 
@@ -36,21 +36,11 @@ function code(fn: () => unknown): string {
   return "no error";
 }
 
-/** One captured TCP message -> frames (u64 total, u64 n, n × u64 lengths, frames). */
+/** One captured TCP message -> frames (independent parse, test/helpers/env.ts). */
 function vectorFrames(prefix: string): Uint8Array[] {
   const file = vectorFiles(VECTORS_2022).find((v) => v.name.startsWith(prefix));
   assert.ok(file, `vector ${prefix}`);
-  const msg = file.bytes;
-  const dv = new DataView(msg.buffer, msg.byteOffset, msg.byteLength);
-  const n = Number(dv.getBigUint64(8, true));
-  let at = 16 + 8 * n;
-  const out: Uint8Array[] = [];
-  for (let i = 0; i < n; i++) {
-    const len = Number(dv.getBigUint64(16 + 8 * i, true));
-    out.push(msg.subarray(at, at + len));
-    at += len;
-  }
-  return out;
+  return splitWireFrames(file.bytes);
 }
 
 /** A deterministic byte pattern that lz4 cannot shrink (xorshift32). */
