@@ -1,0 +1,73 @@
+// LIVE: the local cluster behind `Client.connect()` with no address (src/client/local-cluster.ts):
+// Debian's dask-scheduler on loopback + in-process dask-wasm Workers. A Python distributed.Client
+// runs JS tasks on it (proving the in-process workers registered and compute), `close()` leaves
+// no scheduler process and closed workers, and a Python without dask fails at once, naming the
+// install command.
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { startLocalCluster, type LocalClusterHandle } from "../../src/client/local-cluster.ts";
+import { DaskError } from "../../src/errors.ts";
+import { runPythonClient, stopAll } from "../helpers/dask.ts";
+import { TASKS_JS, PYTHON_DIR } from "../helpers/wasm-worker.ts";
+
+const clusters: LocalClusterHandle[] = [];
+after(async () => {
+  await Promise.all(clusters.map((c) => c.close()));
+  await stopAll();
+});
+
+/** True while a process with this pid exists. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test("two in-process workers on a loopback scheduler run JS tasks from a Python client; close() stops everything", async () => {
+  const cluster = await startLocalCluster({ nWorkers: 2, modules: [TASKS_JS], namePrefix: "lc" });
+  clusters.push(cluster);
+  assert.match(cluster.schedulerAddress, /^tcp:\/\/127\.0\.0\.1:\d+$/);
+  assert.deepEqual(cluster.workers.map((w) => w.name), ["lc-0", "lc-1"]);
+  for (const w of cluster.workers) assert.match(w.address, /^tcp:\/\/127\.0\.0\.1:\d+$/);
+
+  const n = 40;
+  const out = await runPythonClient(cluster.schedulerAddress, [
+    `sys.path.insert(0, ${JSON.stringify(PYTHON_DIR)})`,
+    "import json, dask_wasm",
+    "client.wait_for_workers(2, timeout=30)",
+    "info = client.scheduler_info()['workers']",
+    `futs = client.map(dask_wasm.js('tasks.js#inc'), range(${n}), resources={'wasm': 1})`,
+    "vals = client.gather(futs)",
+    "wh = client.who_has(futs)",
+    "print('RESULT ' + json.dumps({'workers': {a: w['name'] for a, w in info.items()}, 'vals': vals, 'holders': sorted({a for v in wh.values() for a in v})}))",
+  ].join("\n"), { timeoutMs: 120_000 });
+  const line = out.split("\n").find((l) => l.startsWith("RESULT "));
+  assert.ok(line, out);
+  const r = JSON.parse(line.slice(7)) as { workers: Record<string, string>; vals: number[]; holders: string[] };
+  assert.deepEqual(r.workers, Object.fromEntries(cluster.workers.map((w) => [w.address, w.name])));
+  assert.deepEqual(r.vals, Array.from({ length: n }, (_, i) => i + 1));
+  for (const h of r.holders) assert.ok(cluster.workers.some((w) => w.address === h), `${h} is not one of our workers`);
+  const ran = cluster.workers.reduce((s, w) => s + w.metrics().tasksRun, 0);
+  assert.ok(ran >= n, `workers ran ${ran} tasks, expected at least ${n}`);
+
+  const pid = cluster.schedulerPid;
+  assert.ok(alive(pid));
+  await cluster.close();
+  assert.equal(alive(pid), false, "the scheduler process outlived close()");
+  for (const w of cluster.workers) assert.equal(w.status, "closed");
+  // close() is idempotent.
+  await cluster.close();
+});
+
+test("without dask it fails at once with DASK_ERR_CONFIG naming apt-get install python3-distributed", async () => {
+  await assert.rejects(startLocalCluster({ python: "/nonexistent/python3" }), (e: unknown) => {
+    assert.ok(e instanceof DaskError);
+    assert.equal(e.code, "DASK_ERR_CONFIG");
+    assert.match(e.message, /apt-get install.*python3-distributed/);
+    assert.match(e.message, /\/nonexistent\/python3/);
+    return true;
+  });
+});
