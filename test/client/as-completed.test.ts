@@ -49,10 +49,9 @@ test("yields in settling order, each once, erred entries included", async () => 
   const seen: string[] = [];
   for await (const f of it) {
     seen.push(f.key);
-    const o = it.outcome(f)!;
     const i = Number(f.key.slice(2));
-    if (order.indexOf(i) % 5 === 0) assert.equal(o.ok, false);
-    else assert.deepEqual(o, { ok: true, value: i * 10 });
+    if (order.indexOf(i) % 5 === 0) await assert.rejects(f.result(), new RegExp(`boom ${i}$`));
+    else assert.equal(await f.result(), i * 10);
   }
   assert.deepEqual(seen, order.map((i) => `k-${i}`));
   assert.equal(it.count, 0);
@@ -146,21 +145,63 @@ test("break ends the iterator: queued waiters finish, pending entries are droppe
   assert.equal((await it.next()).done, true);
 });
 
-test("onSettled sees every outcome, and a throwing observer loses nothing", async () => {
+test("onSettled sees every entry before it is yielded, and a throwing observer loses nothing", async () => {
   const fs = Array.from({ length: 10 }, (_, i) => new FakeFuture(String(i)));
-  let oks = 0;
-  let errs = 0;
+  const observed: string[] = [];
   const it = asCompleted(fs, {
-    onSettled: (o) => {
-      if (o.ok) oks++;
-      else errs++;
+    onSettled: (f) => {
+      observed.push(f.key);
       throw new Error("observer failure");
     },
   });
   fs.forEach((f, i) => (i < 3 ? f.reject(new Error("e")) : f.resolve(i)));
-  let n = 0;
-  for await (const _ of it) n++;
-  assert.equal(n, 10);
-  assert.equal(oks, 7);
-  assert.equal(errs, 3);
+  const yielded: string[] = [];
+  for await (const f of it) {
+    assert.ok(observed.includes(f.key), `${f.key} yielded before onSettled saw it`);
+    yielded.push(f.key);
+  }
+  assert.equal(yielded.length, 10);
+  assert.deepEqual([...observed].sort(), [...yielded].sort());
+});
+
+test("a client future is awaited with client.waitKey: iterating fetches no values", async () => {
+  // A FutureHost-shaped client: waitKey settles when the test says; result() must not be called.
+  const gates = new Map<string, () => void>();
+  const waited: string[] = [];
+  const client = {
+    waitKey(key: string): Promise<string> {
+      waited.push(key);
+      return new Promise((res) => gates.set(key, () => res("finished")));
+    },
+  };
+  const fs = ["x", "y", "z"].map((key) => {
+    let fetched = 0;
+    return {
+      key,
+      client,
+      get fetched() {
+        return fetched;
+      },
+      result(): Promise<unknown> {
+        fetched++;
+        return Promise.resolve(key.toUpperCase());
+      },
+    };
+  });
+  const it = asCompleted(fs);
+  assert.deepEqual(waited, ["x", "y", "z"]);
+  gates.get("z")!();
+  gates.get("x")!();
+  gates.get("y")!();
+  const seen: string[] = [];
+  for await (const f of it) seen.push(f.key);
+  assert.deepEqual(seen, ["z", "x", "y"]);
+  assert.deepEqual(fs.map((f) => f.fetched), [0, 0, 0]);
+  // withResults fetches each value as it yields it.
+  const it2 = asCompleted(fs);
+  for (const k of ["y", "z", "x"]) gates.get(k)!();
+  const pairs: unknown[] = [];
+  for await (const [f, v] of it2.withResults()) pairs.push([f.key, v]);
+  assert.deepEqual(pairs, [["y", "Y"], ["z", "Z"], ["x", "X"]]);
+  assert.deepEqual(fs.map((f) => f.fetched), [1, 1, 1]);
 });
