@@ -119,7 +119,7 @@ for (const name of SCHEDULERS) {
   });
 
   test(`${name}: tuples keep their mark and typed arrays their type`, async () => {
-    const g = graph({ a: t("echo", [tuple(1, "x")]), b: t("echo", [new Float64Array([1.5, 2])]) }, ["a", "b"]);
+    const g = graph({ a: t("echo", [tuple<unknown>(1, "x")]), b: t("echo", [new Float64Array([1.5, 2])]) }, ["a", "b"]);
     const out = await localGet(name, g, OPTS);
     assert.ok(isTuple(out.get("a")));
     assert.deepEqual([...(out.get("a") as unknown[])], [1, "x"]);
