@@ -10,7 +10,7 @@
 // half-way (every piece already started is closed before the error is rethrown). When dask is
 // not importable it fails AT ONCE (no scheduler spawn, no timeout) with a ConfigError naming the
 // install command, because the scheduler is the one part dask-wasm does not reimplement.
-import { ConfigError } from "../errors.ts";
+import { ConfigError, DaskError } from "../errors.ts";
 import { LocalCluster as Launcher, checkDask, findPython, DASK_INSTALL_HINT } from "../cli/local-cluster.ts";
 import { Worker, type WorkerOptions } from "../worker/worker.ts";
 
@@ -41,12 +41,16 @@ export interface LocalClusterOptions {
 export interface LocalClusterHandle {
   /** tcp://127.0.0.1:PORT of the scheduler. */
   readonly schedulerAddress: string;
-  /** The in-process workers (their `address`, `name`, `metrics()`). */
+  /** The in-process workers now running (replacements included; see `replaced`). */
   readonly workers: readonly Worker[];
+  /** Workers started to replace ones the scheduler closed (its `restart`, or removal). */
+  readonly replaced: number;
   /** Scheduler pid (tests check it is gone after close). */
   readonly schedulerPid: number;
   /** Everything the scheduler printed so far (for failure messages). */
   schedulerLog(): string;
+  /** Resolves once `n` workers are running (after a restart, the replacements). */
+  waitForWorkers(n: number, timeoutMs?: number): Promise<void>;
   /** Idempotent: the second call returns the first call's promise. */
   close(): Promise<void>;
 }
@@ -55,6 +59,13 @@ export interface LocalClusterHandle {
  * Starts the scheduler and the workers; resolves once every worker has registered.
  * Rejects with ConfigError (code DASK_ERR_CONFIG) naming `apt-get install python3-distributed`
  * when the interpreter cannot import distributed.
+ *
+ * Workers the scheduler closes are replaced (same name, new port) while the cluster is open:
+ * dask's `Scheduler.restart` shuts down every worker that has no nanny and then waits for the
+ * same number to reconnect, "hoping an external deployment system will restart them"
+ * (scheduler.py `restart`). In-process workers have no nanny, so this cluster is that system;
+ * without it `client.restart()` would always time out. No replacement is tried once the
+ * scheduler process has exited (nothing to register with).
  */
 export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise<LocalClusterHandle> {
   const python = opts.python ?? findPython();
@@ -63,39 +74,100 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
 
   const launcher = new Launcher({ python });
   const scheduler = await launcher.startScheduler({ args: opts.schedulerArgs ?? [] });
-  const workers: Worker[] = [];
+  let schedulerGone = false;
+  void scheduler.exited.then(() => (schedulerGone = true));
+  const workers = new Set<Worker>();
+  const starting = new Set<Promise<unknown>>();
+  const waiters = new Set<() => void>();
+  let replaced = 0;
+  let closing: Promise<void> | undefined;
+  const log = opts.log;
+
+  const notify = (): void => {
+    for (const w of [...waiters]) w();
+  };
+
+  const startWorker = async (name: string): Promise<Worker> => {
+    const w = new Worker({
+      scheduler: scheduler.address,
+      nthreads: opts.threadsPerWorker ?? 1,
+      name,
+      modules: opts.modules ?? [],
+      listenAddress: "tcp://127.0.0.1:0",
+      ...(opts.resources ? { resources: opts.resources } : {}),
+      ...(opts.memoryLimit !== undefined ? { memoryLimit: opts.memoryLimit } : {}),
+      ...(log ? { log } : {}),
+    });
+    workers.add(w);
+    try {
+      await w.start();
+    } catch (error) {
+      workers.delete(w);
+      await w.close("start-failed").catch(() => {});
+      throw error;
+    }
+    void w.closed.then(() => {
+      workers.delete(w);
+      if (closing !== undefined || schedulerGone) return;
+      // Closed by the scheduler (restart / remove-worker): start another under the same name.
+      replaced++;
+      const p = startWorker(name).catch((error: unknown) => {
+        // One attempt only: a scheduler that refuses us now will not accept a loop of retries.
+        (log ?? ((_l: string, m: string, e?: unknown) => console.error(`[dask-wasm local cluster] ${m}`, e)))("error", `could not replace worker ${name}`, error);
+      });
+      starting.add(p);
+      void p.finally(() => starting.delete(p));
+    });
+    notify();
+    return w;
+  };
+
   const stopAll = async (): Promise<void> => {
-    // Workers first: each sends close-stream and leaves cleanly while the scheduler still runs.
-    await Promise.all(workers.map((w) => w.close("local-cluster-close").catch(() => {})));
+    // Replacements in flight first (they would otherwise register after we closed the rest).
+    await Promise.allSettled([...starting]);
+    // Workers before the scheduler: each sends close-stream and leaves cleanly.
+    await Promise.all([...workers].map((w) => w.close("local-cluster-close").catch(() => {})));
     await launcher.stopAll();
   };
+
   try {
     const n = opts.nWorkers ?? 1;
-    for (let i = 0; i < n; i++) {
-      const w = new Worker({
-        scheduler: scheduler.address,
-        nthreads: opts.threadsPerWorker ?? 1,
-        name: `${opts.namePrefix ?? "local-wasm"}-${i}`,
-        modules: opts.modules ?? [],
-        listenAddress: "tcp://127.0.0.1:0",
-        ...(opts.resources ? { resources: opts.resources } : {}),
-        ...(opts.memoryLimit !== undefined ? { memoryLimit: opts.memoryLimit } : {}),
-        ...(opts.log ? { log: opts.log } : {}),
-      });
-      workers.push(w);
-      // Sequential: on the 2-core CI box parallel thread-pool start-ups only compete.
-      await w.start();
-    }
+    const prefix = opts.namePrefix ?? "local-wasm";
+    // Sequential: on the 2-core CI box parallel thread-pool start-ups only compete.
+    for (let i = 0; i < n; i++) await startWorker(`${prefix}-${i}`);
   } catch (error) {
-    await stopAll();
+    closing = stopAll();
+    await closing;
     throw error;
   }
-  let closing: Promise<void> | undefined;
+
+  const running = (): Worker[] => [...workers].filter((w) => w.status === "running");
   return {
     schedulerAddress: scheduler.address,
-    workers,
+    get workers() {
+      return running();
+    },
+    get replaced() {
+      return replaced;
+    },
     schedulerPid: scheduler.pid,
     schedulerLog: () => scheduler.log(),
+    waitForWorkers: (n, timeoutMs = 60_000) => {
+      if (running().length >= n) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        const check = (): void => {
+          if (running().length < n) return;
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new DaskError("DASK_ERR_TIMEOUT", `local cluster: ${running().length} of ${n} workers running after ${timeoutMs} ms`));
+        }, timeoutMs);
+        waiters.add(check);
+      });
+    },
     close: () => (closing ??= stopAll()),
   };
 }

@@ -2,7 +2,7 @@
 // Debian's dask-scheduler on loopback + in-process dask-wasm Workers. A Python distributed.Client
 // runs JS tasks on it (proving the in-process workers registered and compute), `close()` leaves
 // no scheduler process and closed workers, and a Python without dask fails at once, naming the
-// install command.
+// install command. dask's restart (which shuts nanny-less workers down) gets replacements.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { startLocalCluster, type LocalClusterHandle } from "../../src/client/local-cluster.ts";
@@ -53,11 +53,31 @@ test("two in-process workers on a loopback scheduler run JS tasks from a Python 
   const ran = cluster.workers.reduce((s, w) => s + w.metrics().tasksRun, 0);
   assert.ok(ran >= n, `workers ran ${ran} tasks, expected at least ${n}`);
 
+  // dask's restart shuts down nanny-less workers and waits for as many to reconnect: the
+  // cluster replaces them (same names, new addresses), so restart returns and tasks run again.
+  const before = cluster.workers.map((w) => w.address);
+  const out2 = await runPythonClient(cluster.schedulerAddress, [
+    `sys.path.insert(0, ${JSON.stringify(PYTHON_DIR)})`,
+    "import json, dask_wasm",
+    "client.restart(timeout=60)",
+    "info = client.scheduler_info()['workers']",
+    "v = client.submit(dask_wasm.js('tasks.js#inc'), 41, resources={'wasm': 1}).result()",
+    "print('RESULT ' + json.dumps({'names': sorted(w['name'] for w in info.values()), 'addrs': sorted(info), 'v': v}))",
+  ].join("\n"), { timeoutMs: 120_000 });
+  const r2 = JSON.parse(out2.split("\n").find((l) => l.startsWith("RESULT "))!.slice(7)) as { names: string[]; addrs: string[]; v: number };
+  assert.equal(cluster.replaced, 2);
+  assert.deepEqual(r2.names, ["lc-0", "lc-1"]);
+  for (const a of r2.addrs) assert.ok(!before.includes(a), `worker ${a} was not replaced`);
+  assert.deepEqual(r2.addrs, cluster.workers.map((w) => w.address).sort());
+  assert.equal(r2.v, 42);
+
   const pid = cluster.schedulerPid;
+  const all = cluster.workers;
   assert.ok(alive(pid));
   await cluster.close();
   assert.equal(alive(pid), false, "the scheduler process outlived close()");
-  for (const w of cluster.workers) assert.equal(w.status, "closed");
+  for (const w of all) assert.equal(w.status, "closed");
+  assert.equal(cluster.workers.length, 0);
   // close() is idempotent.
   await cluster.close();
 });
