@@ -41,6 +41,8 @@ export interface LocalClusterOptions {
 export interface LocalClusterHandle {
   /** tcp://127.0.0.1:PORT of the scheduler. */
   readonly schedulerAddress: string;
+  /** The same as schedulerAddress (what Client.connect() connects to). */
+  readonly address: string;
   /** The in-process workers now running (replacements included; see `replaced`). */
   readonly workers: readonly Worker[];
   /** Workers started to replace ones the scheduler closed (its `restart`, or removal). */
@@ -144,6 +146,7 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
   const running = (): Worker[] => [...workers].filter((w) => w.status === "running");
   return {
     schedulerAddress: scheduler.address,
+    address: scheduler.address,
     get workers() {
       return running();
     },
