@@ -52,12 +52,10 @@ export function exceptionTextOf(value: unknown): string {
     if (v instanceof Serialized) v = deserialize(v.header, v.frames, { keepUnreadable: true });
     if (typeof v === "string") return v;
     if (v instanceof Uint8Array) {
-      try {
-        return describeException(v);
-      } catch {
-        // not a pickle we can read: show what it says rather than nothing
-        return new TextDecoder("utf-8", { fatal: false }).decode(v);
-      }
+      // Every pickle of protocol >= 2 starts with PROTO (0x80); other bytes are shown as text
+      // rather than as a hex summary of a "pickle" that never was one.
+      if (v[0] === 0x80) return describeException(v);
+      return new TextDecoder("utf-8", { fatal: false }).decode(v);
     }
     if (v === null || v === undefined) return "";
     return String(v);

@@ -82,7 +82,7 @@ test("the same pure task twice shares one key; releasing both handles frees it o
   assert.equal(await f2.result(), n + 1);
   f2.release();
   await assert.rejects(f2.result(), (e: unknown) => e instanceof DaskError && e.code === "DASK_ERR_FUTURE_RELEASED");
-  await eventually(async () => ((await client.whoHas())[f1.key] ?? []).length === 0, `${f1.key} released`);
+  await eventually(async () => ((await client.whoHas())[f1.key as string] ?? []).length === 0, `${f1.key} released`);
 });
 
 test("pure: false gives fresh keys; an explicit key is used as given", async () => {
