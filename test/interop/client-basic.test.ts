@@ -5,7 +5,9 @@
 // stream ops and RPCs travel on different comms; no sleeps.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startScheduler, runPythonClient, stopAll, type Scheduler } from "../helpers/dask.ts";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import { startScheduler, startPythonWorker, runPythonClient, stopAll, type Scheduler, type PythonWorker } from "../helpers/dask.ts";
 import { startWasmWorker, stopEverything, type WasmWorker } from "../helpers/wasm-worker.ts";
 import { Client, Future, TaskError } from "../../src/client/client.ts";
 import { DaskError } from "../../src/errors.ts";
@@ -13,14 +15,16 @@ import { DaskError } from "../../src/errors.ts";
 let scheduler: Scheduler;
 let wasmA: WasmWorker;
 let wasmB: WasmWorker;
+let py: PythonWorker;
 let client: Client;
 
 before(async () => {
   // The active memory manager may drop replicas at moments we do not control.
   scheduler = await startScheduler({ env: { DASK_DISTRIBUTED__SCHEDULER__ACTIVE_MEMORY_MANAGER__START: "False" } });
-  [wasmA, wasmB] = await Promise.all([
+  [wasmA, wasmB, py] = await Promise.all([
     startWasmWorker(scheduler.address, { name: "wasm-a", nthreads: 2 }),
     startWasmWorker(scheduler.address, { name: "wasm-b", nthreads: 2 }),
+    startPythonWorker(scheduler.address, { name: "py", resources: { py: 1 } }),
   ]);
   client = await Client.connect(scheduler.address, { reconnectTimeoutMs: 0 });
 });
@@ -112,17 +116,17 @@ test("scatter: values become futures usable as arguments; broadcast puts them on
   const b = (await client.scatter(7.5, { broadcast: true })) as Future;
   assert.match(b.key as string, /^float-/);
   const holders = (await client.whoHas(b))[b.key as string] ?? [];
-  assert.deepEqual([...holders].sort(), [wasmA.address, wasmB.address].sort());
+  assert.deepEqual([...holders].sort(), [wasmA.address, wasmB.address, py.address].sort());
   assert.equal(await b.result(), 7.5);
 });
 
-test("replicate copies a result to every worker; ncores and hasWhat list both workers", async () => {
+test("replicate copies a result to every worker; ncores and hasWhat list all three", async () => {
   const f = client.submitWith("tasks.js#inc", [77], { workers: [wasmA.address] });
   await f.result();
   await client.replicate(f);
-  await eventually(async () => ((await client.whoHas(f))[f.key as string] ?? []).length === 2, "two replicas");
+  await eventually(async () => ((await client.whoHas(f))[f.key as string] ?? []).length === 3, "a replica on each of the three workers");
   const cores = await client.ncores();
-  assert.deepEqual(cores, { [wasmA.address]: 2, [wasmB.address]: 2 });
+  assert.deepEqual(cores, { [wasmA.address]: 2, [wasmB.address]: 2, [py.address]: 1 });
   const what = await client.hasWhat();
   assert.ok(what[wasmA.address]!.includes(f.key as string) && what[wasmB.address]!.includes(f.key as string));
 });
@@ -199,4 +203,34 @@ test("a scheduler that goes away rejects pending futures with DASK_ERR_SCHEDULER
   for (const e of [await pending, await single]) assert.ok(e instanceof DaskError && e.code === "DASK_ERR_SCHEDULER_LOST", String(e));
   assert.throws(() => c.submit("tasks.js#inc", 3), (e: unknown) => e instanceof DaskError && (e.code === "DASK_ERR_SCHEDULER_LOST" || e.code === "DASK_ERR_CLIENT_CLOSED"));
   await c.close();
+});
+
+test("values held by a Python worker come back through its pickles; a JS task there fails with Python's error text", async () => {
+  const held = (await client.scatter([{ a: [1, 2, 3], b: "text" }, 2.25], { workers: [py.address] })) as Future[];
+  assert.deepEqual((await client.whoHas(held[0]!))[held[0]!.key as string], [py.address]);
+  assert.deepEqual(await client.gather(held), [{ a: [1, 2, 3], b: "text" }, 2.25]);
+  // A dask-wasm reference is not a Python callable: the Python worker's tblib pickle is read, not run.
+  const f = client.submitWith("tasks.js#inc", [1], { workers: [py.address], resources: null, pure: false });
+  const error = await f.result().then(() => assert.fail("resolved"), (e: unknown) => e);
+  assert.ok(error instanceof TaskError, String(error));
+  assert.match(error.remoteText, /^builtins\.\w+Error: /);
+  assert.doesNotMatch(error.remoteText, /unreadable/);
+});
+
+test("a Future that is garbage-collected releases its key on the scheduler", async () => {
+  setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc") as () => void;
+  const n = 2_000_000 + Math.floor(Math.random() * 1e6);
+  // The only handle lives in this closure; once it returns, nothing references the Future.
+  const key = await (async () => {
+    const f = client.submit("tasks.js#inc", n);
+    assert.equal(await f.result(), n + 1);
+    return f.key as string;
+  })();
+  assert.deepEqual((await client.whoHas())[key]?.length, 1);
+  await eventually(async () => {
+    gc();
+    await new Promise((resolve) => setImmediate(resolve));
+    return ((await client.whoHas())[key] ?? []).length === 0;
+  }, `${key} released after GC`);
 });
