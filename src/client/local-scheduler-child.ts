@@ -3,17 +3,18 @@
 // (or {t:"load-error"}), then runs one {t:"call"} at a time and answers {t:"done"}.
 //
 // IO: its IPC channel and the module files only. Must not: run anything but a registered export
-// (no shipped source, no Wasm bytes), let a task's throw escape (every outcome is a message), or
-// outlive its parent (it exits when the IPC channel closes). Values cross by the "advanced"
+// or an export of Wasm bytes the task carries (no shipped source), let a task's throw escape
+// (every outcome is a message), or outlive its parent (it exits when the IPC channel closes). Values cross by the "advanced"
 // (structured clone) serialization, with NdArrays and tuple marks tagged as for threads (clone.ts).
 import { loadModules, lookupExport } from "../worker/modules.ts";
 import type { Registry } from "../worker/modules.ts";
 import { fromClone, toClone } from "../worker/clone.ts";
+import { callWasmExport, localFunction } from "./local-scheduler.ts";
 
 export interface ChildCall {
   t: "call";
   id: number;
-  /** "tasks.js#inc" */
+  /** "tasks.js#inc", "dask-wasm:js:tasks.js#inc" or "dask-wasm:wasm:add" (module bytes = args[0]) */
   ref: string;
   args: unknown[];
   kwargs: Record<string, unknown>;
@@ -55,8 +56,11 @@ async function main(): Promise<void> {
       try {
         const args = fromClone(call.args) as unknown[];
         const kwargs = fromClone(call.kwargs) as Record<string, unknown>;
-        const fn = lookupExport(reg, call.ref);
-        const value = await fn(...(Object.keys(kwargs).length > 0 ? [...args, kwargs] : args));
+        const spec = localFunction(call.ref);
+        const value =
+          spec.kind === "wasm"
+            ? callWasmExport(args[0], spec.export, args.slice(1))
+            : await lookupExport(reg, spec.kind === "js" ? spec.ref : call.ref)(...(Object.keys(kwargs).length > 0 ? [...args, kwargs] : args));
         reply = { t: "done", id: call.id, ok: true, value: toClone(value) };
         // A value the serializer refuses (a function) throws here and fails the task below.
         send(reply);

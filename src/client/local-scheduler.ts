@@ -1,7 +1,9 @@
 // Single-machine schedulers for a {key: task} graph, with no dask-scheduler: dask's get_sync
 // (one task at a time, in this thread), the threaded scheduler (worker_threads through the
 // worker's Executor, src/worker/executor.ts, which also runs the Wasm core) and the
-// multiprocessing one (child processes, local-scheduler-child.ts).
+// multiprocessing one (child processes, local-scheduler-child.ts). Tasks name module exports
+// ("tasks.js#inc") or Wasm exports ("dask-wasm:wasm:add", module bytes as the first argument,
+// the executor's numbers-only ABI) on all three; JS function objects on "sync" only.
 //
 // Role: the IO edge of graph.ts. `executionOrder` is pure (which tasks are needed, in which
 // order); `getSync`/`getThreads`/`getProcesses` own their threads/processes and stop every one
@@ -20,10 +22,11 @@ import type { ChildProcess } from "node:child_process";
 import { availableParallelism } from "node:os";
 import { ConfigError, DaskError } from "../errors.ts";
 import { Executor } from "../worker/executor.ts";
-import { loadModules, lookupExport, moduleUrl } from "../worker/modules.ts";
+import { loadModules, lookupExport, moduleUrl, wasmHash } from "../worker/modules.ts";
 import type { Registry } from "../worker/modules.ts";
 import { packData, parseFunctionRef } from "../worker/run-spec.ts";
 import { fromClone, toClone } from "../worker/clone.ts";
+import type { FunctionSpec } from "../worker/run-spec.ts";
 import type { ChildReply, ChildCall } from "./local-scheduler-child.ts";
 
 // eslint-style any: task functions take whatever the graph gives them.
@@ -230,12 +233,61 @@ async function schedule(graph: LocalGraph, run: Runner, concurrency: number, ret
   });
 }
 
-/** "tasks.js#inc" or the tagged "dask-wasm:js:tasks.js#inc" -> "tasks.js#inc". */
-function plainRef(fn: string): string {
+/**
+ * What a reference names: "tasks.js#inc" and "dask-wasm:js:tasks.js#inc" a module export,
+ * "dask-wasm:wasm:add" the export `add` of the Wasm module whose bytes are the task's first
+ * argument. Shipped source ("dask-wasm:source:") is refused: the local schedulers run only code
+ * this process was given.
+ */
+export function localFunction(fn: string): FunctionSpec {
   const spec = parseFunctionRef(fn);
-  if (spec === null) return fn;
-  if (spec.kind !== "js") throw new ConfigError(`${fn}: the local schedulers run registered JS exports only`);
-  return spec.ref;
+  if (spec === null) return { kind: "js", ref: fn };
+  if (spec.kind === "source") throw new ConfigError("the local schedulers do not run shipped source; put the function in a module (options.modules)");
+  return spec;
+}
+
+function plainRef(fn: string): string {
+  const spec = localFunction(fn);
+  return spec.kind === "js" ? spec.ref : fn;
+}
+
+// Compiled Wasm modules by content hash (bounded: a graph generating ever-new modules must not grow it forever).
+const wasmModules = new Map<string, WebAssembly.Module>();
+const WASM_CACHE_MAX = 64;
+
+/**
+ * Calls `exportName` of the Wasm module `bytes` with number arguments, in this thread, with the
+ * executor's ABI (src/worker/thread.ts: numbers or bigints in, a number out, `env.abort` the
+ * only import). A fresh instance per call: a trap can never leave state behind for the next.
+ */
+export function callWasmExport(bytes: unknown, exportName: string, args: readonly unknown[]): unknown {
+  if (!(bytes instanceof Uint8Array)) throw new DaskError("DASK_ERR_WASM_MODULE", "a Wasm task's first argument must be the module's bytes (a Uint8Array)");
+  const hash = wasmHash(bytes);
+  let module = wasmModules.get(hash);
+  if (!module) {
+    try {
+      module = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
+    } catch (e) {
+      throw new DaskError("DASK_ERR_WASM_MODULE", `the Wasm module does not compile: ${(e as Error).message}`, { cause: e });
+    }
+    if (wasmModules.size >= WASM_CACHE_MAX) wasmModules.delete(wasmModules.keys().next().value!);
+    wasmModules.set(hash, module);
+  }
+  for (const imp of WebAssembly.Module.imports(module)) {
+    if (!(imp.module === "env" && imp.name === "abort")) throw new DaskError("DASK_ERR_WASM_IMPORT", `Wasm import ${imp.module}.${imp.name} is not provided (ABI: numbers only, env.abort)`);
+  }
+  const abort = (_m: number, _f: number, line: number, col: number): never => {
+    throw new WebAssembly.RuntimeError(`abort called at line ${line}:${col}`);
+  };
+  const inst = new WebAssembly.Instance(module, { env: { abort } });
+  const fn = inst.exports[exportName];
+  if (typeof fn !== "function") throw new DaskError("DASK_ERR_UNKNOWN_FUNCTION", `the Wasm module has no exported function ${JSON.stringify(exportName)}`);
+  const nums = args.map((v, i) => {
+    if (typeof v === "number" || typeof v === "bigint") return v;
+    if (typeof v === "boolean") return v ? 1 : 0;
+    throw new DaskError("DASK_ERR_WASM_ABI", `Wasm argument ${i + 1} is a ${v === null ? "null" : typeof v}; the ABI takes numbers only`);
+  });
+  return (fn as (...a: Array<number | bigint>) => unknown)(...nums);
 }
 
 function retriesOf(graph: LocalGraph, opts: LocalOptions): number {
@@ -261,10 +313,12 @@ function refsOnly(graph: LocalGraph, opts: LocalOptions, name: string): void {
 /** dask's get_sync: one task at a time in this thread (async functions are awaited). */
 export async function getSync(graph: LocalGraph, opts: LocalOptions = {}): Promise<Map<string, unknown>> {
   const retries = retriesOf(graph, opts);
-  const needsModules = [...graph.tasks.values()].some((t) => typeof t.fn === "string" && !(opts.functions && plainRef(t.fn) in opts.functions));
+  const needsModules = [...graph.tasks.values()].some((t) => typeof t.fn === "string" && localFunction(t.fn).kind === "js" && !(opts.functions && Object.hasOwn(opts.functions, plainRef(t.fn))));
   const reg: Registry = needsModules ? await loadModules((opts.modules ?? []).map(moduleUrl)) : new Map();
   const resolve = (fn: string | TaskFunction): TaskFunction => {
     if (typeof fn === "function") return fn;
+    const spec = localFunction(fn);
+    if (spec.kind === "wasm") return (bytes: unknown, ...rest: unknown[]) => callWasmExport(bytes, spec.export, rest);
     const ref = plainRef(fn);
     const own = opts.functions && Object.hasOwn(opts.functions, ref) ? opts.functions[ref] : undefined;
     return own ?? lookupExport(reg, ref);
@@ -292,13 +346,14 @@ function remoteError(f: { typeName: string; message: string; stack: string; code
 /** The threaded scheduler: `numWorkers` worker_threads, each importing `modules`. */
 export async function getThreads(graph: LocalGraph, opts: LocalOptions = {}): Promise<Map<string, unknown>> {
   refsOnly(graph, opts, "threads");
+  for (const t of graph.tasks.values()) localFunction(t.fn as string); // refuses shipped source up front
   const retries = retriesOf(graph, opts);
   const nthreads = workersOf(opts);
   executionOrder(graph); // graph errors before any thread starts
   const ex = new Executor({ nthreads, modules: opts.modules ?? [], allowSource: false, name: "local-threads" });
   try {
     const runner: Runner = async (key, task, args, kwargs) => {
-      const o = await ex.run({ key, fn: { kind: "js", ref: plainRef(task.fn as string) }, args, kwargs });
+      const o = await ex.run({ key, fn: localFunction(task.fn as string), args, kwargs });
       return o.status === "ok" ? { ok: true, value: o.value } : { ok: false, error: remoteError(o) };
     };
     return await schedule(graph, runner, nthreads, retries);
@@ -425,6 +480,7 @@ class ProcessPool {
 /** The multiprocessing scheduler: `numWorkers` child processes, each importing `modules`. */
 export async function getProcesses(graph: LocalGraph, opts: LocalOptions = {}): Promise<Map<string, unknown>> {
   refsOnly(graph, opts, "processes");
+  for (const t of graph.tasks.values()) localFunction(t.fn as string);
   const retries = retriesOf(graph, opts);
   const n = workersOf(opts);
   executionOrder(graph); // graph errors before any process starts

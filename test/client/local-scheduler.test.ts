@@ -196,3 +196,35 @@ test("retries must be a non-negative integer, numWorkers a positive one", async 
   await assert.rejects(getSync(CLASSIC, { ...OPTS, retries: -1 }), { code: "DASK_ERR_CONFIG" });
   await assert.rejects(getThreads(CLASSIC, { ...OPTS, numWorkers: 0 }), { code: "DASK_ERR_CONFIG" });
 });
+
+/** (module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add)) */
+const WASM_ADD = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
+  0x01, 0x07, 0x01, 0x60, 0x02, 0x7f, 0x7f, 0x01, 0x7f, // type: (i32, i32) -> i32
+  0x03, 0x02, 0x01, 0x00, // function 0 has type 0
+  0x07, 0x07, 0x01, 0x03, 0x61, 0x64, 0x64, 0x00, 0x00, // export "add" = function 0
+  0x0a, 0x09, 0x01, 0x07, 0x00, 0x20, 0x00, 0x20, 0x01, 0x6a, 0x0b, // body
+]);
+
+for (const name of SCHEDULERS) {
+  test(`${name}: Wasm exports run with the module bytes as a dependency; a bad ABI argument fails coded`, async () => {
+    assert.ok(WebAssembly.validate(WASM_ADD));
+    const g = graph(
+      {
+        mod: t("echo", [WASM_ADD]),
+        a: { fn: "dask-wasm:wasm:add", args: ["mod", 40, 2], deps: ["mod"] },
+        b: { fn: "dask-wasm:wasm:add", args: ["mod", "a", 100], deps: ["mod", "a"] },
+      },
+      ["b"],
+    );
+    const out = await localGet(name, g, OPTS);
+    assert.equal(out.get("b"), 142);
+    const bad = graph({ a: { fn: "dask-wasm:wasm:add", args: [WASM_ADD, "x", 1], deps: [] } }, ["a"]);
+    await assert.rejects(localGet(name, bad, OPTS), { code: "DASK_ERR_WASM_ABI" });
+  });
+
+  test(`${name}: shipped source is refused before anything runs`, async () => {
+    const g = graph({ a: { fn: "dask-wasm:source:(x) => x", args: [1], deps: [] } }, ["a"]);
+    await assert.rejects(localGet(name, g, OPTS), { code: "DASK_ERR_CONFIG", message: /shipped source/ });
+  });
+}
