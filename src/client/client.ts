@@ -345,6 +345,17 @@ export class Client implements FutureHost {
     throw new DaskError("DASK_ERR_CLIENT_CLOSED", "the client is closed");
   }
 
+  /**
+   * Waits until the stream has handed every buffered op to its comm. RPCs travel on other comms
+   * and could otherwise overtake an update-graph still in the 10 ms batch (a cancel reaching
+   * the scheduler before the task it cancels). Bounded by the batch interval.
+   */
+  async #flushStream(): Promise<void> {
+    while (this.#status === "running" && this.#batched && !this.#batched.closed && this.#batched.planner.pending > 0) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+  }
+
   /** One RPC on a pooled comm; rejects with DASK_ERR_SCHEDULER_LOST if the scheduler goes away meanwhile. */
   async #rpc(request: RpcRequest): Promise<unknown> {
     this.#ensureRunning();
@@ -433,6 +444,7 @@ export class Client implements FutureHost {
   async cancelKeys(keys: Key[]): Promise<void> {
     this.#ensureRunning();
     this.#wake(this.#state.markCancelled(keys.map(keyId), "cancelled"));
+    await this.#flushStream();
     await this.#rpc({ op: "cancel", keys, client: this.id, force: false });
   }
 
@@ -662,10 +674,30 @@ export class Client implements FutureHost {
     return recordOf(await this.#rpc({ op: "ncores", workers: null }), Number);
   }
 
-  /** Clears every task and key on the cluster; this client's futures are cancelled. */
+  /**
+   * This client's part of a reset (DaskDistributedDispatcher.jl `reset!`): every key it holds is
+   * cancelled on the scheduler, so workers drop the data nobody else wants, and every Future
+   * of this client rejects DASK_ERR_CANCELLED. Workers stay registered, unlike `restart`.
+   */
+  async reset(): Promise<void> {
+    this.#ensureRunning();
+    const keys = this.#state.ids().map((id) => this.#state.get(id)!.key);
+    this.#wake(this.#state.cancelAll("cancelled"));
+    await this.#flushStream();
+    if (keys.length > 0) await this.#rpc({ op: "cancel", keys, client: this.id, force: true });
+  }
+
+  /**
+   * The scheduler's `restart` RPC: every task and key on the cluster is cleared and every
+   * client's futures are cancelled. Note (scheduler.py 2022.12 `restart`): workers without a
+   * nanny, which includes dask-wasm workers, are removed rather than restarted, so with
+   * `waitForWorkers` (default true, as dask) the call fails after `timeoutMs` unless something
+   * starts them again. `reset()` clears this client's keys and keeps the workers.
+   */
   async restart(options: { timeoutMs?: number; waitForWorkers?: boolean } = {}): Promise<void> {
     this.#ensureRunning();
     this.#wake(this.#state.cancelAll("restart"));
+    await this.#flushStream();
     await this.#rpc({ op: "restart", timeout: (options.timeoutMs ?? 30_000) / 1000, wait_for_workers: options.waitForWorkers ?? true });
   }
 
@@ -680,6 +712,7 @@ export class Client implements FutureHost {
     const futures = value instanceof Future ? [value] : Array.isArray(value) && value.length > 0 && value.every((v) => v instanceof Future) ? (value as Future[]) : undefined;
     const keys = futures ? futures.map((f) => f.key) : [];
     const data = futures ? { [FUTURES_TAG]: keys, single: value instanceof Future } : value;
+    await this.#flushStream(); // the futures' update-graph first, so the scheduler knows their keys
     await this.#rpc({ op: "publish_put", keys, name, data, override: options.override ?? false, client: this.id });
   }
 

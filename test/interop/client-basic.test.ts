@@ -192,6 +192,47 @@ test("submitGraph: one update-graph for a small graph, futures for the wanted ke
   assert.deepEqual(await client.gather([...out.values()]), [6, 4]);
 });
 
+test("reset cancels every future of the client, empties the workers of its keys and keeps them usable", async () => {
+  const c = await Client.connect(scheduler.address, { reconnectTimeoutMs: 0 });
+  try {
+    const fs = c.map("tasks.js#inc", [101, 102, 103]);
+    const stuck = c.submitWith("tasks.js#inc", [1], { resources: { nowhere: 1 }, pure: false });
+    await c.gather(fs);
+    const keys = fs.map((f) => f.key as string);
+    await c.reset();
+    for (const f of [...fs, stuck]) assert.equal(f.status, "cancelled");
+    await assert.rejects(stuck.result(), (e: unknown) => e instanceof DaskError && e.code === "DASK_ERR_CANCELLED");
+    await eventually(async () => {
+      const who = await c.whoHas();
+      return keys.every((k) => (who[k] ?? []).length === 0);
+    }, "the reset keys left every worker");
+    assert.equal(Object.keys(await c.ncores()).length, 3);
+    assert.equal(await c.submit("tasks.js#inc", 101).result(), 102);
+  } finally {
+    await c.close();
+  }
+});
+
+test("restart cancels pending futures; 2022.12 removes workers without a nanny (no wait)", async () => {
+  const lone = await startScheduler();
+  const w = await startWasmWorker(lone.address, { name: "restart-me" });
+  const c = await Client.connect(lone.address, { reconnectTimeoutMs: 0 });
+  try {
+    // Stream ops and RPCs travel on different comms: the later task's result proves the
+    // scheduler has processed the earlier update-graph before restart is called.
+    const f = c.submitWith("tasks.js#inc", [1], { resources: { nowhere: 1 }, pure: false });
+    assert.equal(await c.submit("tasks.js#inc", 9).result(), 10);
+    await c.restart({ waitForWorkers: false });
+    await assert.rejects(f.result(), (e: unknown) => e instanceof DaskError && e.code === "DASK_ERR_CANCELLED");
+    assert.deepEqual(await c.whoHas(), {});
+    await eventually(async () => Object.keys(await c.ncores()).length === 0, "the non-nanny worker removed");
+  } finally {
+    await c.close();
+    await w.stop();
+    await lone.stop();
+  }
+});
+
 test("a scheduler that goes away rejects pending futures with DASK_ERR_SCHEDULER_LOST, and later calls too", async () => {
   const lone = await startScheduler();
   const c = await Client.connect(lone.address, { reconnectTimeoutMs: 0 });
