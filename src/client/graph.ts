@@ -19,7 +19,9 @@
 import { ConfigError } from "../errors.ts";
 import { isTuple, tuple } from "../protocol/values.ts";
 import { taskKey } from "../tokens.ts";
-import { localGet } from "./local-scheduler.ts";
+import { executionOrder, localGet } from "./local-scheduler.ts";
+import { Progress, progressWanted, track } from "./progress.ts";
+import type { ProgressOptions } from "./progress.ts";
 import type { LocalOptions, LocalSchedulerName, TaskFunction } from "./local-scheduler.ts";
 
 export type { TaskFunction } from "./local-scheduler.ts";
@@ -73,6 +75,11 @@ export interface ComputeOptions extends LocalOptions {
   resources?: Record<string, number>;
   workers?: string[];
   priority?: number;
+  /**
+   * A progress bar over the graph's tasks (local schedulers) or the requested futures (client):
+   * true, or cli-progress options; default off unless DASK_WASM_PROGRESS=1 (progress.ts).
+   */
+  progress?: boolean | ProgressOptions;
 }
 
 // JS function objects get a process-local id (see header); a WeakMap so functions can be collected.
@@ -247,13 +254,12 @@ export async function run(graph: Graph | GraphSpec, opts: ComputeOptions = {}): 
     try {
       const out = new Map<string, unknown>();
       const keys = [...new Set(g.keys)];
-      const values = await Promise.all(
-        keys.map((k) => {
-          const f = futures.get(k);
-          if (!f) throw new ConfigError(`the client returned no future for key ${k}`);
-          return f.result();
-        }),
-      );
+      const results = keys.map((k) => {
+        const f = futures.get(k);
+        if (!f) throw new ConfigError(`the client returned no future for key ${k}`);
+        return f.result();
+      });
+      const values = await track(results, progressOptions(opts, "compute"));
       keys.forEach((k, i) => out.set(k, values[i]));
       return out;
     } finally {
@@ -263,7 +269,22 @@ export async function run(graph: Graph | GraphSpec, opts: ComputeOptions = {}): 
   const name = (opts.scheduler ?? "sync") as LocalSchedulerName;
   const localOpts: LocalOptions = { ...opts };
   if (g.retries !== undefined) localOpts.retries = g.retries;
-  return await localGet(name, g, localOpts);
+  const popts = progressOptions(opts, `compute (${String(name)})`);
+  // The bar counts every task the keys need (culled, as the scheduler runs them).
+  const bar = new Progress(progressWanted(popts.enabled) ? executionOrder(g).length : 0, popts);
+  if (bar.enabled) localOpts.onTaskDone = () => bar.tick();
+  try {
+    return await localGet(name, g, localOpts);
+  } finally {
+    bar.stop();
+  }
+}
+
+function progressOptions(opts: ComputeOptions, label: string): ProgressOptions {
+  const p = opts.progress;
+  if (p === undefined) return { label };
+  if (typeof p === "boolean") return { enabled: p, label };
+  return { label, ...p };
 }
 
 async function computeList(items: unknown[], opts: ComputeOptions): Promise<unknown[]> {
@@ -274,14 +295,19 @@ async function computeList(items: unknown[], opts: ComputeOptions): Promise<unkn
   return items.map((x) => (x instanceof Delayed ? results.get(x.key) : x));
 }
 
+const OPTION_NAMES = new Set(["scheduler", "client", "modules", "functions", "numWorkers", "retries", "onTaskDone", "resources", "workers", "priority", "progress"]);
+
+/** A non-empty plain object whose every field is a ComputeOptions field. */
 function isOptions(v: unknown): v is ComputeOptions {
-  return v !== null && typeof v === "object" && !(v instanceof Delayed) && isPlainObject(v) && ("scheduler" in v || "client" in v);
+  if (v === null || typeof v !== "object" || !isPlainObject(v)) return false;
+  const names = Object.keys(v);
+  return names.length > 0 && names.every((n) => OPTION_NAMES.has(n));
 }
 
 /**
  * `compute(a, b, {scheduler})` -> [valueOfA, valueOfB] (dask.compute). The last argument is
- * read as options when it is a plain object with a `scheduler` or `client` field. Shared
- * dependencies of a and b are computed once.
+ * read as options when it is a non-empty plain object whose every field is an option name
+ * (anything else is an item and passes through). Shared dependencies of a and b run once.
  */
 export async function compute(...items: unknown[]): Promise<unknown[]> {
   const last = items[items.length - 1];

@@ -58,6 +58,8 @@ export interface LocalOptions {
   numWorkers?: number;
   /** Extra attempts per failing task (DaskExecutor / dask `retries`). */
   retries?: number;
+  /** Called once per task that finished (a progress bar's tick); must not throw. */
+  onTaskDone?: (key: string) => void;
 }
 
 /**
@@ -150,7 +152,7 @@ function withKey(error: unknown, key: string): unknown {
  * ready tasks in execution order, a result dropped as soon as no remaining task needs it and
  * it was not asked for.
  */
-async function schedule(graph: LocalGraph, run: Runner, concurrency: number, retries: number): Promise<Map<string, unknown>> {
+async function schedule(graph: LocalGraph, run: Runner, concurrency: number, retries: number, onTaskDone?: (key: string) => void): Promise<Map<string, unknown>> {
   const order = executionOrder(graph);
   const index = new Map(order.map((k, i) => [k, i]));
   const waiting = new Map<string, number>(); // key -> unfinished dependency count
@@ -217,6 +219,7 @@ async function schedule(graph: LocalGraph, run: Runner, concurrency: number, ret
       }
       values.set(key, o.value);
       finished++;
+      onTaskDone?.(key);
       for (const d of new Set(task.deps)) {
         const left = remainingUses.get(d)! - 1;
         remainingUses.set(d, left);
@@ -332,7 +335,7 @@ export async function getSync(graph: LocalGraph, opts: LocalOptions = {}): Promi
       return { ok: false, error };
     }
   };
-  return await schedule(graph, runner, 1, retries);
+  return await schedule(graph, runner, 1, retries, opts.onTaskDone);
 }
 
 /** An Error rebuilt from a remote outcome's fields (threads and processes). */
@@ -356,7 +359,7 @@ export async function getThreads(graph: LocalGraph, opts: LocalOptions = {}): Pr
       const o = await ex.run({ key, fn: localFunction(task.fn as string), args, kwargs });
       return o.status === "ok" ? { ok: true, value: o.value } : { ok: false, error: remoteError(o) };
     };
-    return await schedule(graph, runner, nthreads, retries);
+    return await schedule(graph, runner, nthreads, retries, opts.onTaskDone);
   } finally {
     await ex.close();
   }
@@ -488,7 +491,7 @@ export async function getProcesses(graph: LocalGraph, opts: LocalOptions = {}): 
   try {
     await pool.start();
     const runner: Runner = (_key, task, args, kwargs) => pool.run(plainRef(task.fn as string), args, kwargs);
-    return await schedule(graph, runner, n, retries);
+    return await schedule(graph, runner, n, retries, opts.onTaskDone);
   } finally {
     await pool.close();
   }

@@ -3,6 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { Writable } from "node:stream";
 import { compute, delayed, Delayed, isDelayed, run, toGraph, toGraphSpec } from "../../src/client/graph.ts";
 import type { FutureLike, GraphClient, GraphSpec } from "../../src/client/graph.ts";
 import { getSync } from "../../src/client/local-scheduler.ts";
@@ -125,9 +126,12 @@ test("compute (sync) with JS functions, each shared node called once", async () 
   assert.deepEqual(Object.fromEntries(calls), { add: 2, inc: 1, mul: 1 });
 });
 
-test("compute with no Delayed returns the items; options are recognised only by scheduler/client", async () => {
+test("compute with no Delayed returns the items; a last object is options only if all its fields are", async () => {
   assert.deepEqual(await compute(1, "a"), [1, "a"]);
   assert.deepEqual(await compute({ x: 1 }), [{ x: 1 }]);
+  assert.deepEqual(await compute({}), [{}]);
+  assert.deepEqual(await compute({ scheduler: "sync", x: 1 }), [{ scheduler: "sync", x: 1 }]);
+  assert.deepEqual(await compute(add(1, 2), { modules: [FIXTURE] }), [3]);
 });
 
 test("run(graph) DaskExecutor-style: key -> value, retries from the options", async () => {
@@ -180,4 +184,29 @@ test("a failed task through a client rejects compute and still releases the futu
   const bad = delayed(T + "fail")("remote boom");
   await assert.rejects(compute(inc(bad), { client }), { message: "remote boom" });
   assert.deepEqual(client.released, [inc(bad).key]);
+});
+
+/** A writable that keeps what the bar printed (not a TTY: cli-progress prints lines). */
+function sink(): { stream: NodeJS.WritableStream; text: () => string } {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer | string, _enc, cb) {
+      chunks.push(String(chunk));
+      cb();
+    },
+  });
+  return { stream, text: () => chunks.join("") };
+}
+
+test("progress: compute draws a bar over the graph's tasks (local) or the futures (client); off by default", async () => {
+  const { result } = classic();
+  const s = sink();
+  assert.deepEqual(await compute(result, { scheduler: "threads", modules: [FIXTURE], numWorkers: 2, progress: { enabled: true, stream: s.stream, label: "graph-test" } }), [24]);
+  assert.match(s.text(), /graph-test .*4\/4/);
+  const c = sink();
+  assert.deepEqual(await compute(result, classic().a, { client: new RecordingClient(), progress: { enabled: true, stream: c.stream } }), [24, 3]);
+  assert.match(c.text(), /2\/2/);
+  const off = sink();
+  await compute(result, { modules: [FIXTURE], progress: { enabled: false, stream: off.stream } });
+  assert.equal(off.text(), "");
 });
