@@ -7,6 +7,8 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { startLocalCluster, type LocalClusterHandle } from "../../src/client/local-cluster.ts";
 import { DaskError } from "../../src/errors.ts";
+import { Client } from "../../src/client/client.ts";
+import { createConnection } from "node:net";
 import { runPythonClient, stopAll } from "../helpers/dask.ts";
 import { TASKS_JS, PYTHON_DIR } from "../helpers/wasm-worker.ts";
 
@@ -90,4 +92,53 @@ test("without dask it fails at once with DASK_ERR_CONFIG naming apt-get install 
     assert.match(e.message, /\/nonexistent\/python3/);
     return true;
   });
+});
+
+/** Resolves true when something accepts TCP connections at tcp://host:port. */
+function listening(address: string): Promise<boolean> {
+  const m = address.match(/^tcp:\/\/([0-9.]+):(\d+)$/);
+  assert.ok(m, address);
+  return new Promise((resolve) => {
+    const s = createConnection({ host: m[1]!, port: Number(m[2]) });
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
+
+test("Client.connect() with no address starts a local cluster and closes it with the client", async () => {
+  const client = await Client.connect();
+  let closed = false;
+  try {
+    assert.match(client.address, /^tcp:\/\/127\.0\.0\.1:\d+$/);
+    const nc = await client.ncores();
+    assert.equal(Object.keys(nc).length, 1);
+    for (const a of Object.keys(nc)) assert.match(a, /^tcp:\/\/127\.0\.0\.1:/);
+    // Data round trip through the in-process worker.
+    const f = (await client.scatter({ a: [1, 2, 3], s: "x" })) as { result(): Promise<unknown> };
+    assert.deepEqual(await f.result(), { a: [1, 2, 3], s: "x" });
+    assert.ok(await listening(client.address));
+    await client.close();
+    closed = true;
+    assert.equal(await listening(client.address), false, "the local scheduler still listens after client.close()");
+  } finally {
+    if (!closed) await client.close();
+  }
+});
+
+test("Client.connect() with no address and no dask fails with DASK_ERR_CONFIG naming the install command", async () => {
+  const saved = process.env["DASK_WASM_PYTHON"];
+  process.env["DASK_WASM_PYTHON"] = "/nonexistent/python3";
+  try {
+    await assert.rejects(Client.connect(), (e: unknown) => {
+      assert.equal((e as DaskError).code, "DASK_ERR_CONFIG");
+      assert.match((e as Error).message, /apt-get install.*python3-distributed/);
+      return true;
+    });
+  } finally {
+    if (saved === undefined) delete process.env["DASK_WASM_PYTHON"];
+    else process.env["DASK_WASM_PYTHON"] = saved;
+  }
 });
