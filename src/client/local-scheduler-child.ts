@@ -26,6 +26,7 @@ export type ChildReply =
   | { t: "done"; id: number; ok: true; value: unknown }
   | { t: "done"; id: number; ok: false; typeName: string; message: string; stack: string; code?: string };
 
+/** A thrown value -> the fields the parent rebuilds an Error from (a `throw "x"` has no stack). */
 function errorFields(e: unknown): { typeName: string; message: string; stack: string; code?: string } {
   if (e instanceof Error) {
     const code = (e as { code?: unknown }).code;
@@ -50,6 +51,7 @@ async function main(): Promise<void> {
     send({ t: "load-error", message: f.message, ...(f.code ? { code: f.code } : {}) });
     return;
   }
+  // The parent sends one call at a time, so calls never interleave inside this process.
   process.on("message", (call: ChildCall) => {
     void (async () => {
       let reply: ChildReply;

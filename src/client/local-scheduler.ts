@@ -171,11 +171,15 @@ async function schedule(graph: LocalGraph, run: Runner, concurrency: number, ret
     }
     if (deps.length === 0) heap.push(index.get(key)!);
   }
+  // Results of finished tasks still needed by a dependent or asked for by the caller.
   const values = new Map<string, unknown>();
+  // Failures so far per key; a task is re-queued while this stays <= retries.
   const attempts = new Map<string, number>();
   let inFlight = 0;
   let finished = 0;
   return await new Promise<Map<string, unknown>>((resolve, reject) => {
+    // Set on the first final failure: nothing new launches, late outcomes are ignored (the
+    // caller's finally closes the pool, which ends whatever still runs).
     let failed = false;
     const launch = (): void => {
       while (!failed && inFlight < concurrency && heap.size > 0) {
@@ -194,6 +198,7 @@ async function schedule(graph: LocalGraph, run: Runner, concurrency: number, ret
           return;
         }
         inFlight++;
+        // Runners never reject (every outcome is data), so this chain cannot leave an unhandled rejection.
         void run(key, task, args, kwargs).then((o) => settle(key, task, o));
       }
       if (!failed && inFlight === 0 && finished === order.length) {
@@ -217,9 +222,11 @@ async function schedule(graph: LocalGraph, run: Runner, concurrency: number, ret
         reject(withKey(o.error, key));
         return;
       }
+      // Success: store, let go of inputs nobody else reads, and wake dependents whose inputs are all in.
       values.set(key, o.value);
       finished++;
       onTaskDone?.(key);
+      // A task listing the same dependency twice counts it once (it was counted once above).
       for (const d of new Set(task.deps)) {
         const left = remainingUses.get(d)! - 1;
         remainingUses.set(d, left);
@@ -353,6 +360,8 @@ export async function getThreads(graph: LocalGraph, opts: LocalOptions = {}): Pr
   const retries = retriesOf(graph, opts);
   const nthreads = workersOf(opts);
   executionOrder(graph); // graph errors before any thread starts
+  // The worker's own executor: the same thread entry, clone rules (tuples, NdArrays) and Wasm
+  // ABI as a dask-wasm worker, so a graph behaves the same here and on a cluster.
   const ex = new Executor({ nthreads, modules: opts.modules ?? [], allowSource: false, name: "local-threads" });
   try {
     const runner: Runner = async (key, task, args, kwargs) => {
@@ -418,6 +427,8 @@ class ProcessPool {
       }
     });
     proc.on("error", () => {}); // an 'exit' follows; handled there
+    // Exit before ready: start() rejects. Exit mid-task: that task fails (coded) and, unless the
+    // pool is closing, a fresh child takes the slot, so a retry or the next task has somewhere to run.
     proc.on("exit", (code, signal) => {
       slot.exited = true;
       settleReady(new DaskError("DASK_ERR_CHILD_PROCESS", `local scheduler child ${index} exited (code ${code}, signal ${signal}) before it was ready`));
@@ -446,6 +457,7 @@ class ProcessPool {
     });
   }
 
+  /** Idle children take queued calls in order, one each (a child never holds two calls). */
   #dispatch(): void {
     while (this.#queue.length > 0 && this.#idle.length > 0) {
       const slot = this.#idle.shift()!;
@@ -466,6 +478,8 @@ class ProcessPool {
 
   /** Stops every child and waits for each to exit. */
   async close(): Promise<void> {
+    // SIGKILL, not a polite message: a child may be stuck in a task that never returns, and the
+    // caller is already settled. Waiting for 'exit' means no child outlives the call.
     this.#closed = true;
     await Promise.all(
       this.#slots.map(
