@@ -358,8 +358,8 @@ export async function getThreads(graph: LocalGraph, opts: LocalOptions = {}): Pr
   refsOnly(graph, opts, "threads");
   for (const t of graph.tasks.values()) localFunction(t.fn as string); // refuses shipped source up front
   const retries = retriesOf(graph, opts);
-  const nthreads = workersOf(opts);
-  executionOrder(graph); // graph errors before any thread starts
+  // Graph errors surface before any thread starts; never more threads than tasks to run.
+  const nthreads = Math.max(1, Math.min(workersOf(opts), executionOrder(graph).length));
   // The worker's own executor: the same thread entry, clone rules (tuples, NdArrays) and Wasm
   // ABI as a dask-wasm worker, so a graph behaves the same here and on a cluster.
   const ex = new Executor({ nthreads, modules: opts.modules ?? [], allowSource: false, name: "local-threads" });
@@ -499,8 +499,8 @@ export async function getProcesses(graph: LocalGraph, opts: LocalOptions = {}): 
   refsOnly(graph, opts, "processes");
   for (const t of graph.tasks.values()) localFunction(t.fn as string);
   const retries = retriesOf(graph, opts);
-  const n = workersOf(opts);
-  executionOrder(graph); // graph errors before any process starts
+  // Graph errors surface before any process starts; never more children than tasks to run.
+  const n = Math.max(1, Math.min(workersOf(opts), executionOrder(graph).length));
   const pool = new ProcessPool(n, opts.modules ?? []);
   try {
     await pool.start();

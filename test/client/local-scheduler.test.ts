@@ -228,3 +228,12 @@ for (const name of SCHEDULERS) {
     await assert.rejects(localGet(name, g, OPTS), { code: "DASK_ERR_CONFIG", message: /shipped source/ });
   });
 }
+
+test("an empty key list resolves to an empty map on every scheduler", async () => {
+  for (const name of SCHEDULERS) assert.deepEqual([...(await localGet(name, graph({ a: t("inc", [1]) }, []), OPTS))], []);
+});
+
+test("processes: numWorkers 1 runs every task in the same child", async () => {
+  const out = await getProcesses(graph({ a: t("where", []), b: t("where", []) }, ["a", "b"]), { ...OPTS, numWorkers: 1 });
+  assert.equal((out.get("a") as { pid: number }).pid, (out.get("b") as { pid: number }).pid);
+});
