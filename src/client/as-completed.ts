@@ -33,7 +33,10 @@ export interface AsCompletedOptions<F = unknown> {
  * has been yielded; adding after the end starts nothing new — create another one.
  */
 export class AsCompleted<F extends Completable> implements AsyncIterableIterator<F> {
+  // Settled, not yet yielded: #ready[#head..]. A head index instead of Array.shift(), which is
+  // O(n) per call and made draining 10,000 settled futures quadratic (bench/micro/as-completed).
   #ready: F[] = [];
+  #head = 0;
   #pending = 0;
   #finished = false;
   // Set by return() (a `break`): later settlements are dropped, next() ends at once.
@@ -69,7 +72,7 @@ export class AsCompleted<F extends Completable> implements AsyncIterableIterator
 
   /** Entries added and not yet yielded (pending plus settled-but-unread). */
   get count(): number {
-    return this.#pending + this.#ready.length;
+    return this.#pending + this.#readyCount();
   }
 
   isEmpty(): boolean {
@@ -91,16 +94,39 @@ export class AsCompleted<F extends Completable> implements AsyncIterableIterator
   }
 
   #maybeEnd(): void {
-    if (this.#pending === 0 && this.#ready.length === 0) {
+    if (this.#pending === 0 && this.#readyCount() === 0) {
       // Every waiter still queued asked for more entries than there are: they end.
       for (const w of this.#waiters.splice(0)) w({ value: undefined, done: true });
     }
   }
 
+  #readyCount(): number {
+    return this.#ready.length - this.#head;
+  }
+
+  /** The oldest settled entry (callers check #readyCount() first). */
+  #take(): F {
+    const f = this.#ready[this.#head]!;
+    this.#ready[this.#head++] = undefined as unknown as F; // drop the reference for the GC
+    // Compact once the consumed prefix is half the array: amortised O(1) per entry.
+    if (this.#head >= 1024 && this.#head * 2 >= this.#ready.length) {
+      this.#ready = this.#ready.slice(this.#head);
+      this.#head = 0;
+    }
+    return f;
+  }
+
+  /** Every settled entry, oldest first; the queue is empty afterwards. */
+  #drain(): F[] {
+    const out = this.#ready.slice(this.#head);
+    this.#ready = [];
+    this.#head = 0;
+    return out;
+  }
+
   next(): Promise<IteratorResult<F>> {
     if (this.#stopped) return Promise.resolve({ value: undefined, done: true });
-    const item = this.#ready.shift();
-    if (item !== undefined) return Promise.resolve({ value: item, done: false });
+    if (this.#readyCount() > 0) return Promise.resolve({ value: this.#take(), done: false });
     if (this.#pending === 0) {
       this.#finished = true;
       return Promise.resolve({ value: undefined, done: true });
@@ -112,7 +138,7 @@ export class AsCompleted<F extends Completable> implements AsyncIterableIterator
   return(): Promise<IteratorResult<F>> {
     this.#finished = true;
     this.#stopped = true;
-    this.#ready.length = 0;
+    this.#drain();
     for (const w of this.#waiters.splice(0)) w({ value: undefined, done: true });
     return Promise.resolve({ value: undefined, done: true });
   }
@@ -122,12 +148,12 @@ export class AsCompleted<F extends Completable> implements AsyncIterableIterator
    * Empty only when nothing is left.
    */
   async nextBatch(): Promise<F[]> {
-    if (this.#ready.length === 0) {
+    if (this.#readyCount() === 0) {
       const first = await this.next();
       if (first.done) return [];
-      return [first.value, ...this.#ready.splice(0)];
+      return [first.value, ...this.#drain()];
     }
-    return this.#ready.splice(0);
+    return this.#drain();
   }
 
   /**
