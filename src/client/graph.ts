@@ -254,12 +254,17 @@ export async function run(graph: Graph | GraphSpec, opts: ComputeOptions = {}): 
     try {
       const out = new Map<string, unknown>();
       const keys = [...new Set(g.keys)];
-      const results = keys.map((k) => {
+      // Every future is looked up before any result() starts, so a missing one cannot leave
+      // the others' promises unobserved.
+      const wanted = keys.map((k) => {
         const f = futures.get(k);
         if (!f) throw new ConfigError(`the client returned no future for key ${k}`);
-        return f.result();
+        return f;
       });
-      const values = await track(results, progressOptions(opts, "compute"));
+      const values = await track(
+        wanted.map((f) => f.result()),
+        progressOptions(opts, "compute"),
+      );
       keys.forEach((k, i) => out.set(k, values[i]));
       return out;
     } finally {
