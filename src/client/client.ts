@@ -30,6 +30,7 @@ import { funcName, taskKey, tokenize } from "../tokens.ts";
 import { isTuple, keyId, tuple, type Key } from "../protocol/values.ts";
 import { ClientState, type CancelReason, type FutureStatus, type Resolution, type StreamOp } from "./state.ts";
 import { Future, TaskError, type FutureHost } from "./future.ts";
+import type { LocalClusterHandle, LocalClusterOptions } from "./local-cluster.ts";
 
 export { Future, TaskError } from "./future.ts";
 
@@ -47,6 +48,8 @@ export interface ClientOptions {
   reconnectTimeoutMs?: number;
   /** Resources every task asks for unless its options say otherwise (default {wasm: 1}; null = none). */
   defaultResources?: Record<string, number> | null;
+  /** Options of the local cluster `Client.connect()` starts when given no address. */
+  cluster?: LocalClusterOptions;
   /** Replace registry.connect (tests). */
   connect?: (address: string, opts: CommOptions) => Promise<Comm>;
 }
@@ -174,7 +177,7 @@ export class Client implements FutureHost {
   #registry = new FinalizationRegistry<string>((id) => this.#dropRef(id));
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   /** A local cluster started for this client, closed with it (Client.connect() with no address). */
-  #cluster: { close(): Promise<void> } | undefined;
+  #cluster: LocalClusterHandle | undefined;
 
   private constructor(address: string, options: ClientOptions) {
     this.address = address;
@@ -194,10 +197,11 @@ export class Client implements FutureHost {
    */
   static async connect(address?: string, options: ClientOptions = {}): Promise<Client> {
     if (address === undefined) {
-      // Loaded lazily: the local cluster spawns processes, which browser/edge bundles never need.
+      // Loaded lazily through a variable specifier: the local cluster spawns processes, and
+      // bundlers for browsers and edges must not follow this import.
       const spec = "./local-cluster.ts";
-      const mod = (await import(spec)) as { startLocalCluster(o?: unknown): Promise<{ address: string; close(): Promise<void> }> };
-      const cluster = await mod.startLocalCluster(options);
+      const mod = (await import(spec)) as typeof import("./local-cluster.ts");
+      const cluster = await mod.startLocalCluster(options.cluster ?? {});
       try {
         const client = await Client.connect(cluster.address, options);
         client.#cluster = cluster;
@@ -211,6 +215,11 @@ export class Client implements FutureHost {
     await client.#openStream();
     client.#status = "running";
     return client;
+  }
+
+  /** The local cluster this client started (Client.connect() without an address), else undefined. */
+  get cluster(): LocalClusterHandle | undefined {
+    return this.#cluster;
   }
 
   get status(): string {
