@@ -389,6 +389,8 @@ export class Client implements FutureHost {
   #dropRef(id: string): void {
     const ops = this.#state.release(id);
     if (ops.length > 0) this.#send(...ops);
+    // The last handle went while someone still awaited the key: wake them, they find no record.
+    if (!this.#state.get(id)) this.#wake([{ id, status: "cancelled" }]);
   }
 
   futureStatus(key: Key): FutureStatus {

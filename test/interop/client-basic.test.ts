@@ -140,6 +140,13 @@ test("cancel: a task that cannot run is cancelled; result() rejects DASK_ERR_CAN
   await assert.rejects(f.result(), (e: unknown) => e instanceof DaskError && e.code === "DASK_ERR_CANCELLED");
 });
 
+test("releasing the last handle while result() waits rejects that wait with DASK_ERR_FUTURE_RELEASED", async () => {
+  const f = client.submitWith("tasks.js#inc", [1], { resources: { nowhere: 1 }, pure: false });
+  const waiting = f.result();
+  f.release();
+  await assert.rejects(waiting, (e: unknown) => e instanceof DaskError && e.code === "DASK_ERR_FUTURE_RELEASED");
+});
+
 test("result(timeoutMs) rejects DASK_ERR_TIMEOUT and leaves the future usable", async () => {
   const f = client.submitWith("tasks.js#inc", [1], { resources: { nowhere: 1 }, pure: false });
   await assert.rejects(f.result(1), (e: unknown) => e instanceof DaskError && e.code === "DASK_ERR_TIMEOUT");
