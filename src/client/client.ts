@@ -31,6 +31,7 @@ import { isTuple, keyId, tuple, type Key } from "../protocol/values.ts";
 import { ClientState, type CancelReason, type FutureStatus, type Resolution, type StreamOp } from "./state.ts";
 import { Future, TaskError, type FutureHost } from "./future.ts";
 import type { LocalClusterHandle, LocalClusterOptions } from "./local-cluster.ts";
+import type { ProgressOptions } from "./progress.ts";
 
 export { Future, TaskError } from "./future.ts";
 
@@ -597,8 +598,10 @@ export class Client implements FutureHost {
   /**
    * Values of futures: a Future, or arrays / plain objects containing futures (same shape back).
    * Waits for every future; rejects with the first failure in argument order.
+   * `progress`: a cli-progress bar while waiting (off by default in the library; on when true or
+   * when DASK_WASM_PROGRESS=1, as the CLI sets it; src/client/progress.ts).
    */
-  async gather(futures: unknown): Promise<unknown> {
+  async gather(futures: unknown, options: { progress?: boolean | ProgressOptions } = {}): Promise<unknown> {
     const found: Future[] = [];
     const collect = (v: unknown, depth: number): void => {
       if (v instanceof Future) found.push(v);
@@ -607,6 +610,19 @@ export class Client implements FutureHost {
     };
     collect(futures, 0);
     for (const f of found) if (f.released) throw new DaskError("DASK_ERR_FUTURE_RELEASED", `future ${JSON.stringify(f.key)} was released`);
+    if (found.length > 0 && options.progress !== false) {
+      // Loaded only when asked for, so the client carries no terminal code when it is not.
+      const { Progress, progressWanted } = await import("./progress.ts");
+      const opts: ProgressOptions = typeof options.progress === "object" ? options.progress : { enabled: options.progress };
+      if (progressWanted(opts.enabled)) {
+        const bar = new Progress(found.length, { label: "gather", ...opts, enabled: true });
+        try {
+          await Promise.all(found.map((f) => this.waitKey(f.key).then(() => bar.tick())));
+        } finally {
+          bar.stop();
+        }
+      }
+    }
     await Promise.all(found.map((f) => this.waitKey(f.key)));
     for (const f of found) {
       const error = this.#errorOf(f.key);

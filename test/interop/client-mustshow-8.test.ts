@@ -67,3 +67,12 @@ test("withResults pairs each future with its value; track() draws a bar over a g
   assert.deepEqual(values, inputs.map((x) => 2 * x));
   assert.match(log.text(), new RegExp(`gather \\[#+\\] ${N}/${N} \\| 100%`));
 });
+
+test("client.gather(futures of a map, { progress }) draws a bar to the end while it waits", async () => {
+  const inputs = Array.from({ length: N }, (_, i) => 1000 + i);
+  const fs = c.client.map("tasks.js#inc", inputs);
+  const log = teeToStderr();
+  const values = await c.client.gather(fs, { progress: { enabled: true, stream: log.stream, label: "map" } });
+  assert.deepEqual(values, inputs.map((x) => x + 1));
+  assert.match(log.text(), new RegExp(`map \\[#+\\] ${N}/${N} \\| 100%`));
+});
