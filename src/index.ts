@@ -35,3 +35,7 @@ export { ConnectionPool } from "./comm/pool.ts";
 export { sendRecv, sendRecvAck } from "./comm/rpc.ts";
 export { CommError, RemoteError } from "./comm/comm.ts";
 export type { Comm, Listener, CommOptions } from "./comm/comm.ts";
+// client (platform-neutral; the local cluster and single-machine schedulers are in "dask-wasm/node")
+export { Client } from "./client/client.ts";
+export { Future, TaskError } from "./client/future.ts";
+export { asCompleted, AsCompleted } from "./client/as-completed.ts";
