@@ -19,6 +19,7 @@
 import { ConfigError } from "../errors.ts";
 import { isTuple, tuple } from "../protocol/values.ts";
 import { taskKey } from "../tokens.ts";
+import type { GraphSpec } from "./client.ts";
 import { executionOrder, localGet } from "./local-scheduler.ts";
 import { Progress, progressWanted, track } from "./progress.ts";
 import type { ProgressOptions } from "./progress.ts";
@@ -47,15 +48,8 @@ export interface Graph {
   priority?: number;
 }
 
-/** The wire-ready form (contract with C1's Client.submitGraph): registered references only. */
-export interface GraphSpec {
-  tasks: Map<string, { fn: string; args: unknown[]; kwargs?: Record<string, unknown>; deps: string[] }>;
-  keys: string[];
-  resources?: Record<string, number>;
-  workers?: string[];
-  retries?: number;
-  priority?: number;
-}
+/** The wire-ready form Client.submitGraph takes (registered references only); defined there. */
+export type { GraphSpec } from "./client.ts";
 
 /** What compute needs of a future: its value (and, optionally, a way to let the key go). */
 export interface FutureLike {
