@@ -38,7 +38,7 @@ const GRAPH1: WireTask2026[] = [
   t("probe-dep", add, [new Dep("probe-lit"), 10]),
   t("probe-nested", "probe:collect", [[new Dep("probe-lit"), 5], { x: new Dep("probe-sum"), y: [1, 2] }]),
   t("probe-kw", "probe:scale", [new Dep("probe-dep")], { factor: 2, offset: 0.5 }),
-  t(tuple("probe-tuple", 1), new GlobalRef("_operator", "add"), [new Dep("probe-kw"), 1.5]),
+  t(tuple<Key>("probe-tuple", 1), new GlobalRef("_operator", "add"), [new Dep("probe-kw"), 1.5]),
   t("probe-bytes", "probe:concat", [new Uint8Array([0x61, 0x62]), "cd"]),
   t("probe-big", add, [2 ** 40, -(2 ** 33)]),
 ];
@@ -91,9 +91,9 @@ test("lowerArg: refs become TaskRef, containers only when they hold one", () => 
   assert.ok(l.items[1] instanceof TaskRefNode);
   const tup = lowerArg(tuple(new Dep("a")), isRef) as ContainerNode;
   assert.equal(tup.kind, "tuple");
-  const d = lowerArg({ p: 1, q: { r: new Dep(tuple("k", 2)) } }, isRef) as ContainerNode;
+  const d = lowerArg({ p: 1, q: { r: new Dep(tuple<Key>("k", 2)) } }, isRef) as ContainerNode;
   assert.equal(d.kind, "dict");
-  assert.deepEqual(dependencies(d), [tuple("k", 2)]);
+  assert.deepEqual(dependencies(d), [tuple<Key>("k", 2)]);
   assert.deepEqual(lowerArg({ p: [1] }, isRef), { p: [1] });
 });
 
@@ -106,7 +106,7 @@ test("dialectFromVersions: distributed >= 2023 speaks 2026, anything else 2022",
 });
 
 test("2026 cancel-keys and publish shapes carry every required field", () => {
-  assert.deepEqual(cancelOp2026([tuple("x", 1)], true), { op: "cancel-keys", keys: [tuple("x", 1)], force: true, reason: "cancelled by client", msg: null });
+  assert.deepEqual(cancelOp2026([tuple<Key>("x", 1)], true), { op: "cancel-keys", keys: [tuple<Key>("x", 1)], force: true, reason: "cancelled by client", msg: null });
   const { flush, put } = publishOps2026("ds", ["a", "b"], [1, 2], false, "Client-1", "u1");
   assert.deepEqual(flush, { op: "publish_flush_batched_send", uid: "u1" });
   assert.deepEqual(put, { op: "publish_put", names: ["ds"], keys: [["a", "b"]], data: [[1, 2]], override: false, client: "Client-1", uid: "u1" });
