@@ -19,6 +19,7 @@
 // and a bytes element never equals a str key in Python, so bytes are left alone.
 import { DaskError } from "../errors.ts";
 import { readPickle } from "../protocol/pickle-reader.ts";
+import { Pickled } from "../protocol/serialize.ts";
 import { AliasNode, ContainerNode, DataNodeNode, GlobalRef, TaskNode, TaskRefNode } from "../protocol/task-spec.ts";
 import type { Key } from "../protocol/values.ts";
 import { isTuple, keyId, tuple } from "../protocol/values.ts";
@@ -247,7 +248,8 @@ function fromTaskNode(node: TaskNode, key: Key, deps: ReadonlyMap<string, unknow
  * worker would return a literal as the result, but a dask-wasm worker only runs named functions.
  */
 function fromRunSpec(raw: unknown, key: Key, deps: ReadonlyMap<string, unknown>): TaskCall {
-  const v = raw instanceof Uint8Array && isPickle(raw) ? unpickleRunSpec(raw, key) : raw;
+  const bytes = raw instanceof Pickled ? pickledBytes(raw, key) : raw;
+  const v = bytes instanceof Uint8Array && isPickle(bytes) ? unpickleRunSpec(bytes, key) : bytes;
   if (v instanceof TaskNode) return fromTaskNode(v, key, deps);
   if (Array.isArray(v) && v.length >= 1) {
     const head = v[0] instanceof Uint8Array && isPickle(v[0]) ? unpickleRunSpec(v[0], key) : v[0];
@@ -255,6 +257,18 @@ function fromRunSpec(raw: unknown, key: Key, deps: ReadonlyMap<string, unknown>)
     if (fn) return { key, fn, args: (packData(v.slice(1), deps) as unknown[]), kwargs: {} };
   }
   notAWasmTask(key, `run_spec is a ${describe(v)}, not a dask-wasm task tuple`);
+}
+
+/**
+ * A 2026 scheduler sends run_spec as `ToPickle(task)`, which the shell's loads (deserialize:
+ * false) keeps as a Pickled wrapper: its "pickled-obj" is the pickle. Out-of-band buffers
+ * (sub-frames, e.g. a numpy argument) are not something the data-only reader can resolve.
+ */
+function pickledBytes(p: Pickled, key: Key): Uint8Array {
+  const obj = p.header["pickled-obj"];
+  if (!(obj instanceof Uint8Array)) taskFail("DASK_ERR_TASK_SPEC", `task ${keyText(key)}: run_spec __Pickled__ header has no pickled-obj bytes`);
+  if (p.frames.length > 0) notAWasmTask(key, `its run_spec pickle carries ${p.frames.length} out-of-band buffer(s)`);
+  return obj;
 }
 
 function unpickleRunSpec(bytes: Uint8Array, key: Key): unknown {
