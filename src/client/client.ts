@@ -16,6 +16,11 @@
 // value, as Python's pack_data). Tasks go to workers advertising the "wasm" resource by default,
 // so a Python worker never receives a JS task.
 //
+// Dialects: at each connect the client asks the scheduler's `versions` RPC; distributed >= 2023
+// gets the 2026 shapes (graph-wire.ts encodeGraph2026: a pickled LLGExpr of Tasks, dependencies
+// as TaskRefs; `cancel-keys` on the stream; publish flush + uid; `cancelled-keys` back), anything
+// else the 2022 ones. The 2026 path is checked offline against captured bytes only so far.
+//
 // Scheduler loss (client.py `_reconnect`): when the stream breaks, every future is cancelled at
 // once with DASK_ERR_SCHEDULER_LOST (waiters and in-flight RPCs reject), then the client tries
 // to reach the scheduler again for `reconnectTimeoutMs`; if it cannot, it closes.
@@ -28,6 +33,10 @@ import type { Comm, CommOptions } from "../comm/comm.ts";
 import { serializeCodec } from "../comm/wire.ts";
 import { funcName, taskKey, tokenize } from "../tokens.ts";
 import { isTuple, keyId, tuple, type Key } from "../protocol/values.ts";
+import {
+  cancelOp2026, dialectFromVersions, encodeGraph2022, encodeGraph2026, lowerArg, publishOps2026,
+  type Dialect, type GraphOptions2022, type WireTask2022, type WireTask2026,
+} from "./graph-wire.ts";
 import { ClientState, type CancelReason, type FutureStatus, type Resolution, type StreamOp } from "./state.ts";
 import { Future, TaskError, type FutureHost } from "./future.ts";
 import type { LocalClusterHandle, LocalClusterOptions } from "./local-cluster.ts";
@@ -51,6 +60,12 @@ export interface ClientOptions {
   defaultResources?: Record<string, number> | null;
   /** Options of the local cluster `Client.connect()` starts when given no address. */
   cluster?: LocalClusterOptions;
+  /**
+   * Wire dialect: "auto" (default) asks the scheduler's `versions` RPC at each connect
+   * (distributed >= 2023 -> "2026"); "2022" / "2026" force one (tests, or a scheduler whose
+   * versions RPC is unavailable).
+   */
+  dialect?: "auto" | Dialect;
   /** Replace registry.connect (tests). */
   connect?: (address: string, opts: CommOptions) => Promise<Comm>;
 }
@@ -96,13 +111,8 @@ export interface GraphSpec {
 /** Marks a published value that is a list of futures (TS clients turn it back into futures). */
 const FUTURES_TAG = "__dask_wasm_futures__";
 
-interface TaskEntry {
-  key: string;
-  fn: string;
-  args: unknown[];
-  kwargs?: Record<string, unknown> | undefined;
-  deps: string[];
-}
+/** One task in the connection's dialect, built when it is submitted (errors surface there). */
+type TaskEntry = { key: string; wire2022: WireTask2022 } | { key: string; wire2026: WireTask2026 };
 
 /** "tasks.js#inc" -> "dask-wasm:js:tasks.js#inc"; a full reference passes through. */
 export function wireFunction(fn: string): string {
@@ -157,6 +167,10 @@ function recordOf<T>(v: unknown, map: (x: unknown) => T): Record<string, T> {
   return out;
 }
 
+/** 2026 publish_get answers a list, one entry (or null) per requested name. */
+const firstOf = (x: unknown): unknown => (Array.isArray(x) ? x[0] : x);
+/** A uid as Python's uuid4().hex (publish flush/put pairing). */
+const newUid = (): string => globalThis.crypto.randomUUID().replace(/-/g, "");
 const strings = (x: unknown): string[] => (Array.isArray(x) ? x.map(String) : []);
 
 export class Client implements FutureHost {
@@ -179,6 +193,8 @@ export class Client implements FutureHost {
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   /** A local cluster started for this client, closed with it (Client.connect() with no address). */
   #cluster: LocalClusterHandle | undefined;
+  /** The scheduler's dialect, settled at each connect (see the header). */
+  #dialect: Dialect = "2022";
 
   private constructor(address: string, options: ClientOptions) {
     this.address = address;
@@ -227,10 +243,29 @@ export class Client implements FutureHost {
     return this.#status;
   }
 
+  /** The wire dialect spoken with the scheduler ("2022" or "2026"), chosen at connect. */
+  get dialect(): Dialect {
+    return this.#dialect;
+  }
+
   // --- stream -----------------------------------------------------------------------------
+
+  /** The dialect for this connection: forced by options, else from the versions RPC. */
+  async #detectDialect(): Promise<Dialect> {
+    const forced = this.options.dialect ?? "auto";
+    if (forced !== "auto") return forced;
+    // The pool, not #rpc: the client is not "running" yet. An error reply (a scheduler without
+    // the handler) means 2022; a connection failure propagates as the stream's own would.
+    const reply = await this.#pool.call(this.address, { op: "versions" }).catch((error: unknown) => {
+      if ((error as { code?: string }).code === "DASK_ERR_RPC_REMOTE") return null;
+      throw error;
+    });
+    return dialectFromVersions(reply);
+  }
 
   async #openStream(): Promise<void> {
     const connect = this.options.connect ?? registryConnect;
+    this.#dialect = await this.#detectDialect();
     const comm = await connect(this.address, this.#connectOptions);
     try {
       comm.name = "Client->Scheduler";
@@ -281,7 +316,14 @@ export class Client implements FutureHost {
 
   #dispatch(ops: unknown[]): void {
     for (const op of ops) {
-      if (getField(op, "op") === "stream-closed") continue;
+      const name = getField(op, "op");
+      if (name === "stream-closed") continue;
+      if (name === "cancelled-keys") {
+        // 2026's batched form of 2022's cancelled-key (the state speaks the 2022 op).
+        const keys = getField(op, "keys");
+        for (const key of Array.isArray(keys) ? keys : []) this.#wake(this.#state.handle({ op: "cancelled-key", key }));
+        continue;
+      }
       this.#wake(this.#state.handle(op));
     }
   }
@@ -456,8 +498,21 @@ export class Client implements FutureHost {
   async cancelKeys(keys: Key[]): Promise<void> {
     this.#ensureRunning();
     this.#wake(this.#state.markCancelled(keys.map(keyId), "cancelled"));
+    await this.#cancelOnScheduler(keys, false);
+  }
+
+  /**
+   * 2022: the `cancel` RPC after flushing the stream (the update-graph must arrive first).
+   * 2026: the `cancel-keys` stream op, ordered behind that update-graph by the stream itself.
+   */
+  async #cancelOnScheduler(keys: Key[], force: boolean): Promise<void> {
+    if (this.#dialect === "2026") {
+      this.#send(cancelOp2026(keys, force));
+      await this.#flushStream();
+      return;
+    }
     await this.#flushStream();
-    await this.#rpc({ op: "cancel", keys, client: this.id, force: false });
+    await this.#rpc({ op: "cancel", keys, client: this.id, force });
   }
 
   /** Values of finished keys from the scheduler's gather RPC; retries keys whose holders vanished. */
@@ -518,9 +573,7 @@ export class Client implements FutureHost {
         // (and runs once); impure ones get a random token, as dask's pure=False.
         key = options.pure === false ? `${funcName(fn)}-${globalThis.crypto.randomUUID().replace(/-/g, "")}` : taskKey(fn, args, kwargsIn);
       }
-      const deps = new Set<string>();
-      const wireArgs = replaceFutures(args, deps) as unknown[];
-      const wireKwargs = kwargsIn === undefined ? undefined : (replaceFutures(kwargsIn, deps) as Record<string, unknown>);
+      const entry = this.#taskEntry(key, ref, args, kwargsIn, []);
       const { future, isNew } = this.#newFuture(key);
       futures.push(future);
       const status = this.#state.get(key)!.status;
@@ -528,43 +581,61 @@ export class Client implements FutureHost {
       // `if key in self.futures: return Future(key, self)`); a cancelled/erred one is resubmitted.
       if (isNew || status === "cancelled" || status === "error") {
         this.#wake(this.#state.resubmit(key));
-        entriesOut.push({ key, fn: ref, args: wireArgs, kwargs: wireKwargs, deps: [...deps] });
+        entriesOut.push(entry);
       }
     }
     if (entriesOut.length > 0) this.#send(this.#updateGraph(entriesOut, entriesOut.map((e) => e.key), options));
     return futures;
   }
 
-  /** The update-graph op (§9.2) for tasks, wanting `want`. */
-  #updateGraph(tasks: TaskEntry[], want: string[], options: SubmitOptions): StreamOp {
-    const wireTasks: Record<string, unknown> = {};
-    const dependencies: Record<string, string[]> = {};
-    const restrictions: Record<string, string[]> = {};
-    const resources: Record<string, Record<string, number>> = {};
-    const retries: Record<string, number> = {};
-    const res = options.resources === undefined ? (this.options.defaultResources === undefined ? { wasm: 1 } : this.options.defaultResources) : options.resources;
-    for (const t of tasks) {
-      wireTasks[t.key] = t.kwargs === undefined ? { function: t.fn, args: t.args } : { function: t.fn, args: t.args, kwargs: t.kwargs };
-      dependencies[t.key] = t.deps;
-      if (options.workers && options.workers.length > 0) restrictions[t.key] = options.workers;
-      if (res) resources[t.key] = res;
-      if (options.retries) retries[t.key] = options.retries;
+  /**
+   * One task in this connection's dialect. 2022: futures become their key strings, listed in
+   * deps (the worker substitutes them). 2026: futures, and strings naming one of `keyDeps`
+   * (a GraphSpec's dependencies), become TaskRefs, inside List/Dict containers when nested.
+   */
+  #taskEntry(key: string, fn: string, args: unknown[], kwargs: Record<string, unknown> | undefined, keyDeps: readonly string[]): TaskEntry {
+    if (this.#dialect === "2026") {
+      const named = new Set(keyDeps);
+      const isRef = (v: unknown): Key | undefined => (v instanceof Future ? v.key : typeof v === "string" && named.has(v) ? v : undefined);
+      const lowered = kwargs === undefined ? undefined : Object.fromEntries(Object.entries(kwargs).map(([k, v]) => [k, lowerArg(v, isRef)]));
+      return { key, wire2026: { key, fn, args: args.map((a) => lowerArg(a, isRef)), kwargs: lowered } };
     }
-    const msg: StreamOp = {
-      op: "update-graph",
-      tasks: wireTasks,
-      keys: want,
-      dependencies,
-      restrictions,
-      loose_restrictions: options.allowOtherWorkers ? Object.keys(restrictions) : [],
-      resources,
-      retries,
-      user_priority: options.priority ?? 0,
-      fifo_timeout: "100 ms",
-      submitting_task: null,
-      client: this.id,
-    };
-    return msg;
+    const deps = new Set<string>(keyDeps);
+    const wireArgs = replaceFutures(args, deps) as unknown[];
+    const wireKwargs = kwargs === undefined ? undefined : (replaceFutures(kwargs, deps) as Record<string, unknown>);
+    return { key, wire2022: { key, fn, args: wireArgs, kwargs: wireKwargs, deps: [...deps] } };
+  }
+
+  /** The update-graph op (§9.2 / MODERN-DELTA §9) for tasks, wanting `want`. */
+  #updateGraph(tasks: TaskEntry[], want: string[], options: SubmitOptions): StreamOp {
+    const res = options.resources === undefined ? (this.options.defaultResources === undefined ? { wasm: 1 } : this.options.defaultResources) : options.resources;
+    const t2022: WireTask2022[] = [];
+    const t2026: WireTask2026[] = [];
+    for (const t of tasks) {
+      if ("wire2022" in t) t2022.push(t.wire2022);
+      else t2026.push(t.wire2026);
+    }
+    if (this.#dialect === "2022") {
+      const o: GraphOptions2022 = { resources: res };
+      if (options.workers !== undefined) o.workers = options.workers;
+      if (options.allowOtherWorkers !== undefined) o.allowOtherWorkers = options.allowOtherWorkers;
+      if (options.retries !== undefined) o.retries = options.retries;
+      if (options.priority !== undefined) o.priority = options.priority;
+      return encodeGraph2022(t2022, want, this.id, o);
+    }
+    // 2026 has no per-key restriction maps in update-graph: graph-wide annotations carry them
+    // (dask.annotate's names). Not yet checked against a live 2026 scheduler.
+    const annotations: Record<string, unknown> = {};
+    if (res) annotations["resources"] = res;
+    if (options.workers && options.workers.length > 0) {
+      annotations["workers"] = options.workers;
+      if (options.allowOtherWorkers) annotations["allow_other_workers"] = true;
+    }
+    if (options.retries) annotations["retries"] = options.retries;
+    if (options.priority) annotations["priority"] = options.priority;
+    // client.py submit uses a uuid as the LLGExpr token, so the scheduler never tokenizes.
+    const token = globalThis.crypto.randomUUID().replace(/-/g, "");
+    return encodeGraph2026(t2026, want, { token, annotations });
   }
 
   /**
@@ -580,12 +651,7 @@ export class Client implements FutureHost {
       this.#wake(this.#state.resubmit(key));
       out.set(key, future);
     }
-    for (const [key, t] of graph.tasks) {
-      const deps = new Set<string>(t.deps);
-      const args = replaceFutures(t.args, deps) as unknown[];
-      const kwargs = t.kwargs === undefined ? undefined : (replaceFutures(t.kwargs, deps) as Record<string, unknown>);
-      tasks.push({ key, fn: wireFunction(t.fn), args, kwargs, deps: [...deps] });
-    }
+    for (const [key, t] of graph.tasks) tasks.push(this.#taskEntry(key, wireFunction(t.fn), t.args, t.kwargs, t.deps));
     const options: SubmitOptions = {};
     if (graph.resources !== undefined) options.resources = graph.resources;
     if (graph.workers !== undefined) options.workers = graph.workers;
@@ -710,8 +776,7 @@ export class Client implements FutureHost {
     this.#ensureRunning();
     const keys = this.#state.ids().map((id) => this.#state.get(id)!.key);
     this.#wake(this.#state.cancelAll("cancelled"));
-    await this.#flushStream();
-    if (keys.length > 0) await this.#rpc({ op: "cancel", keys, client: this.id, force: true });
+    if (keys.length > 0) await this.#cancelOnScheduler(keys, true);
   }
 
   /**
@@ -740,12 +805,22 @@ export class Client implements FutureHost {
     const keys = futures ? futures.map((f) => f.key) : [];
     const data = futures ? { [FUTURES_TAG]: keys, single: value instanceof Future } : value;
     await this.#flushStream(); // the futures' update-graph first, so the scheduler knows their keys
+    if (this.#dialect === "2026") {
+      // The scheduler stores the dataset only once the flush op with the same uid has arrived.
+      const { flush, put } = publishOps2026(name, keys, data, options.override ?? false, this.id, newUid());
+      this.#send(flush);
+      await this.#flushStream();
+      await this.#rpc(put);
+      return;
+    }
     await this.#rpc({ op: "publish_put", keys, name, data, override: options.override ?? false, client: this.id });
   }
 
   /** The published value; futures come back as Futures of this client. Rejects DASK_ERR_DATASET_MISSING. */
   async getDataset(name: string): Promise<unknown> {
-    const reply = await this.#rpc({ op: "publish_get", name, client: this.id });
+    const reply = this.#dialect === "2026"
+      ? firstOf(await this.#rpc({ op: "publish_get", names: [name] }))
+      : await this.#rpc({ op: "publish_get", name, client: this.id });
     if (reply === null || reply === undefined) throw new DaskError("DASK_ERR_DATASET_MISSING", `no dataset named ${JSON.stringify(name)}`);
     const data = getField(reply, "data");
     const tagged = getField(data, FUTURES_TAG);
@@ -768,6 +843,13 @@ export class Client implements FutureHost {
   }
 
   async unpublishDataset(name: string): Promise<void> {
+    if (this.#dialect === "2026") {
+      const uid = newUid();
+      this.#send({ op: "publish_flush_batched_send", uid });
+      await this.#flushStream();
+      await this.#rpc({ op: "publish_delete", names: [name], client: this.id, uid });
+      return;
+    }
     await this.#rpc({ op: "publish_delete", name });
   }
 

@@ -19,6 +19,9 @@ import { isTuple, type Key } from "../protocol/values.ts";
 
 export type Dialect = "2022" | "2026";
 
+/** A stream op or RPC request: always an `op` name plus its fields. */
+export type WireOp = { op: string; [field: string]: unknown };
+
 /** One task as the client has it (fn already in wire form, args with dependencies as keys). */
 export interface WireTask2022 {
   key: string;
@@ -157,7 +160,7 @@ export function cancelOp2026(keys: readonly Key[], force: boolean, reason = "can
 }
 
 /** 2026 publish: first the stream op, then the RPC carrying the same uid (MODERN-DELTA §11). */
-export function publishOps2026(name: string, keys: readonly Key[], data: unknown, override: boolean, clientId: string, uid: string): { flush: Record<string, unknown>; put: Record<string, unknown> } {
+export function publishOps2026(name: string, keys: readonly Key[], data: unknown, override: boolean, clientId: string, uid: string): { flush: WireOp; put: WireOp } {
   return {
     flush: { op: "publish_flush_batched_send", uid },
     put: { op: "publish_put", names: [name], keys: [[...keys]], data: [data], override, client: clientId, uid },
