@@ -13,7 +13,7 @@ import {
 import { dumps, loads, Serialized } from "../../src/protocol/serialize.ts";
 import { ContainerNode, GlobalRef, TaskRefNode, dependencies } from "../../src/protocol/task-spec.ts";
 import { tuple, type Key } from "../../src/protocol/values.ts";
-import { VECTORS_2026, splitWireFrames } from "../helpers/env.ts";
+import { PROTOCOL, VECTORS_2026, runPython, splitWireFrames } from "../helpers/env.ts";
 
 const DIR = VECTORS_2026 + "nonpython-probe/";
 const hexOf = (b: Uint8Array): string => Buffer.from(b).toString("hex");
@@ -27,7 +27,8 @@ class Dep {
 }
 const isRef = (v: unknown): Key | undefined => (v instanceof Dep ? v.key : undefined);
 const t = (key: Key, fn: string | GlobalRef, args: unknown[], kwargs?: Record<string, unknown>): WireTask2026 => ({
-  key, fn, args: args.map((a) => lowerArg(a, isRef)), kwargs,
+  key, fn, args: args.map((a) => lowerArg(a, isRef)),
+  kwargs: kwargs === undefined ? undefined : Object.fromEntries(Object.entries(kwargs).map(([k, v]) => [k, lowerArg(v, isRef)])),
 });
 
 /** probe_modern.py run_probe's two graphs, in its order. */
@@ -75,6 +76,35 @@ for (const [file, graph] of [["012-update-graph.to-scheduler.bin", GRAPH1], ["03
     assert.deepEqual(ours[0]!["keys"], theirs[0]!["keys"]);
   });
 }
+
+test("encodeGraph2026 matches probe_modern.py's writer (run by Debian's Python) on tuple keys, containers, kwargs refs", () => {
+  const x = tuple<Key>("x", 0);
+  const graph: WireTask2026[] = [
+    t(x, "wasm:load", [7]),
+    t("y", "wasm:sum", [[new Dep(x), 1], { k: new Dep(x), n: null, f: true }, tuple<unknown>(new Dep(x), "s")], { total: new Dep(x), plain: [1, 2] }),
+    t("z", new GlobalRef("builtins", "len"), [[1, 2, 3], new Uint8Array([0, 255]), -1.25, 2 ** 31, "\u00e9\u{1F600}"]),
+  ];
+  const token = "0123456789abcdef0123456789abcdef";
+  const ours = (encodeGraph2026(graph, ["y", "z"], { token })["expr_ser"] as Serialized).frames[0]!;
+  const code = String.raw`
+import sys, types
+sys.path.insert(0, ${JSON.stringify(PROTOCOL + "probes-modern")})
+import probe_modern as pm
+pm.uuid.uuid4 = lambda: types.SimpleNamespace(hex=${JSON.stringify(token)})
+T = lambda *items: pm.Call(pm.G("dask._task_spec", "Tuple"), items)
+x = ("x", 0)
+dsk = {
+    x: pm.task(x, "wasm:load", 7),
+    "y": pm.task("y", "wasm:sum", pm.List(pm.ref(x), 1), pm.Dict({"k": pm.ref(x), "n": None, "f": True}),
+                 T(pm.ref(x), "s"), total=pm.ref(x), plain=[1, 2]),
+    "z": pm.task("z", pm.G("builtins", "len"), [1, 2, 3], b"\x00\xff", -1.25, 2**31, "\u00e9\U0001F600"),
+}
+sys.stdout.write(pm.graph_pickle(dsk).hex())
+`;
+  const theirs = runPython(code).toString("utf8");
+  assert.ok(theirs.length > 200, "python wrote a pickle");
+  assert.equal(hexOf(ours), theirs);
+});
 
 test("a different token changes only the token bytes", () => {
   const a = encodeGraph2026(GRAPH2, ["probe-later"], { token: "a".repeat(32) })["expr_ser"] as Serialized;
