@@ -68,13 +68,19 @@ export abstract class GatherDepDoneEvent extends StateMachineEvent {
 /** The peer answered; `data` may hold fewer keys than were asked for. */
 export class GatherDepSuccessEvent extends GatherDepDoneEvent {
   readonly data: Map<Key, unknown>;
-  constructor(f: { worker: string; total_nbytes: number; data: KeyMapLike<unknown>; stimulus_id: string }) {
+  //: When the transfer ran (seconds since the epoch, shell's clock), or null if not measured:
+  //: recorded as a "transfer" startstop of a dependent, as Python's gather_dep does.
+  readonly start: number | null;
+  readonly stop: number | null;
+  constructor(f: { worker: string; total_nbytes: number; data: KeyMapLike<unknown>; start?: number | null; stop?: number | null; stimulus_id: string }) {
     super(f);
     this.data = toKeyMap(f.data);
+    this.start = f.start ?? null;
+    this.stop = f.stop ?? null;
   }
   override toLoggable(): StateMachineEvent {
     const data = new Map([...this.data.keys()].map((k) => [k, null]));
-    return new GatherDepSuccessEvent({ worker: this.worker, total_nbytes: this.total_nbytes, data, stimulus_id: this.stimulus_id });
+    return new GatherDepSuccessEvent({ worker: this.worker, total_nbytes: this.total_nbytes, data, start: this.start, stop: this.stop, stimulus_id: this.stimulus_id });
   }
 }
 

@@ -914,6 +914,29 @@ export class WorkerState {
   }
 
   /** Common part of every GatherDep*Event: close the transfer, yield its tasks. */
+  /**
+   * Python's Worker._update_metrics_received_data: the transfer is attached, for diagnostics,
+   * to one task, `_get_cause(to_gather)`: the first dependent of the first fetched key that
+   * has dependents, else the last fetched key. The real 2026 worker sends it in that task's
+   * task-finished `startstops` (vectors-2026.7/python-client, test/worker/replay-2026.test.ts).
+   * Python picks the cause when the transfer starts; we pick it when it ends (same task unless
+   * dependents changed meanwhile, which only moves a diagnostic).
+   */
+  #recordTransfer(worker: string, start: number, stop: number): void {
+    let cause: TaskState | undefined;
+    for (const id of this.inFlightWorkers.get(worker) ?? []) {
+      const ts = this.tasks.get(id);
+      if (!ts) continue;
+      cause = ts;
+      const first = ts.dependents.values().next();
+      if (!first.done) {
+        cause = first.value;
+        break;
+      }
+    }
+    cause?.startstops.push({ action: "transfer", start, stop, source: worker });
+  }
+
   #gatherDepDoneCommon(ev: GatherDepDoneEvent): TaskState[] {
     this.transferIncomingBytes -= ev.total_nbytes;
     const ids = this.inFlightWorkers.get(ev.worker);
@@ -941,6 +964,7 @@ export class WorkerState {
 
   /** The reply may hold fewer keys than asked: the others are looked for elsewhere. */
   #handleGatherDepSuccess(ev: GatherDepSuccessEvent): RecsInstrs {
+    if (ev.start !== null && ev.stop !== null) this.#recordTransfer(ev.worker, ev.start, ev.stop);
     const recs: Recs = new Map();
     const received = new Map([...ev.data].map(([k, v]) => [keyId(k), v]));
     for (const ts of this.#gatherDepDoneCommon(ev)) {

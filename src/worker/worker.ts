@@ -454,6 +454,7 @@ export class Worker {
   /** Fetches keys from one peer; always resolves with the event that reports the outcome. */
   async #gatherDep(ins: GatherDep): Promise<StateMachineEvent> {
     const base = { worker: ins.worker, total_nbytes: ins.total_nbytes };
+    const start = Date.now() / 1000;
     try {
       const reply = (await this.#pool.callWithAck(ins.worker, { op: "get_data", keys: ins.to_gather, who: this.#address, reply: true })) as Record<string, unknown> | null;
       const status = reply?.["status"];
@@ -466,7 +467,7 @@ export class Worker {
         data.set(k, stored);
       }
       this.#transfersIn++;
-      return new GatherDepSuccessEvent({ ...base, data, stimulus_id: this.#stimulus("gather-dep-success") });
+      return new GatherDepSuccessEvent({ ...base, data, start, stop: Date.now() / 1000, stimulus_id: this.#stimulus("gather-dep-success") });
     } catch (error) {
       if (error instanceof CommError) {
         // Connection refused, reset, timed out: Python treats the peer as gone (OSError branch).
