@@ -18,7 +18,7 @@ import { loads, Pickled } from "../../src/protocol/serialize.ts";
 import { keyId, type Key } from "../../src/protocol/values.ts";
 import { DaskError } from "../../src/errors.ts";
 import {
-  eventFromWire, ExecuteFailureEvent, ExecuteSuccessEvent, GatherDepSuccessEvent, STREAM_HANDLERS, UpdateDataEvent, type StateMachineEvent,
+  ComputeTaskEvent, eventFromWire, ExecuteFailureEvent, ExecuteSuccessEvent, GatherDepSuccessEvent, STREAM_HANDLERS, UpdateDataEvent, type StateMachineEvent,
 } from "../../src/worker/events.ts";
 import { Execute, GatherDep, SendMessageToScheduler, type Instruction } from "../../src/worker/instructions.ts";
 import { parseComputeTask } from "../../src/worker/run-spec.ts";
@@ -252,3 +252,25 @@ function runTaskPickle(): Uint8Array {
   head.writeBigUInt64LE(BigInt(body.length), 3);
   return new Uint8Array(Buffer.concat([head, body]));
 }
+
+describe("transfer startstops (Python _get_cause)", () => {
+  const run = (withTimes: boolean): Record<string, unknown> => {
+    const ws = makeWs({ address: "127.0.0.1:1" });
+    const fetch = ws.handleStimulus(ComputeTaskEvent.dummy("y", { who_has: { x: ["127.0.0.1:2"] }, run_id: 7, stimulus_id: "c" }));
+    const gd = fetch.find((i): i is GatherDep => i instanceof GatherDep)!;
+    const times = withTimes ? { start: 10, stop: 11 } : {};
+    const exec = ws.handleStimulus(new GatherDepSuccessEvent({ worker: gd.worker, total_nbytes: gd.total_nbytes, data: { x: 1 }, ...times, stimulus_id: "g" }));
+    assert.ok(exec.some((i) => i instanceof Execute && i.key === "y"));
+    const done = ws.handleStimulus(ExecuteSuccessEvent.dummy("y", 2, { stimulus_id: "e" }));
+    ws.validateState();
+    return (done.find((i) => i instanceof SendMessageToScheduler) as SendMessageToScheduler).toWire();
+  };
+
+  test("a measured transfer goes to the dependent's task-finished, before its compute", () => {
+    assert.deepEqual(run(true).startstops, [{ action: "transfer", start: 10, stop: 11, source: "127.0.0.1:2" }, { action: "compute", start: 0, stop: 1 }]);
+  });
+
+  test("an unmeasured transfer (no start/stop) records nothing", () => {
+    assert.deepEqual(run(false).startstops, [{ action: "compute", start: 0, stop: 1 }]);
+  });
+});
