@@ -1,6 +1,8 @@
 // Paths and processes that tests share: the protocol material in ../shared beside the repo,
 // Debian's Python (never the `python3` on PATH, which may be a pyenv shim without dask).
+import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { DaskError } from "../../src/errors.ts";
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
@@ -56,4 +58,18 @@ export function splitWireFrames(msg: Uint8Array): Uint8Array[] {
   }
   if (off !== msg.length) throw new Error(`frame lengths cover ${off} of ${msg.length} bytes`);
   return frames;
+}
+
+/**
+ * The `code` of the error `fn` throws, asserting it is an instance of `Cls` (DaskError by
+ * default); "no error" when it returns.
+ */
+export function errorCode(fn: () => unknown, Cls: abstract new (...args: never[]) => { code: string } = DaskError): string {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof Cls, `expected ${Cls.name}, got ${String(err)}`);
+    return (err as { code: string }).code;
+  }
+  return "no error";
 }

@@ -5,18 +5,11 @@ import { test } from "node:test";
 import fc from "fast-check";
 import { DaskError } from "../../src/errors.ts";
 import { claimedSize, compressBlock, decompressBlock, lz4MemoryBytes, setLz4Module } from "../../src/protocol/lz4.ts";
+import { errorCode } from "../helpers/env.ts";
 
 const enc = new TextEncoder();
 
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof DaskError, `expected a DaskError, got ${String(err)}`);
-    return err.code;
-  }
-  return "no error";
-}
+const code = (fn: () => unknown): string => errorCode(fn);
 
 test("compressBlock writes a 4-byte little-endian size prefix then the block", () => {
   const data = enc.encode("abcdefgh".repeat(1000));

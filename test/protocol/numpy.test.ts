@@ -4,21 +4,13 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { DaskError } from "../../src/errors.ts";
 import { NDARRAY_TYPE_PICKLE, NdArray, deserializeNumpy, dtypeOf, parseDtype, serializeNumpy } from "../../src/protocol/numpy.ts";
-import { VECTORS_2022, vectorFiles, splitWireFrames } from "../helpers/env.ts";
+import { VECTORS_2022, vectorFiles, splitWireFrames, errorCode } from "../helpers/env.ts";
 
 function bytesOf(view: ArrayBufferView): Uint8Array {
   return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
 }
 
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof DaskError, String(err));
-    return err.code;
-  }
-  return "no error";
-}
+const code = (fn: () => unknown): string => errorCode(fn);
 
 const framesOf = splitWireFrames;
 

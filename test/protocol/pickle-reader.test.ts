@@ -12,7 +12,7 @@ import {
   AliasNode, ContainerNode, DataNodeNode, GlobalRef, TaskNode, TaskRefNode, dependencies,
 } from "../../src/protocol/task-spec.ts";
 import { isTuple, tuple } from "../../src/protocol/values.ts";
-import { VECTORS_2022, VECTORS_2026 } from "../helpers/env.ts";
+import { VECTORS_2022, VECTORS_2026, errorCode } from "../helpers/env.ts";
 
 const GALLERY = VECTORS_2026 + "run_spec-gallery/";
 type GalleryEntry = { description: string; pickle_file: string; out_of_band_frames: number; globals: string[]; opcodes: string[] };
@@ -20,15 +20,7 @@ const gallery: Record<string, GalleryEntry> = JSON.parse(readFileSync(GALLERY + 
 const galleryBytes = (name: string): Uint8Array => new Uint8Array(readFileSync(GALLERY + gallery[name]!.pickle_file));
 const hex = (h: string): Uint8Array => new Uint8Array(Buffer.from(h, "hex"));
 
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof PickleError, `expected PickleError, got ${String(e)}`);
-    return e.code;
-  }
-  return "no error";
-}
+const code = (fn: () => unknown): string => errorCode(fn, PickleError);
 
 /** Every GlobalRef and node class reachable from a read value, as dotted names (for gallery.json's "globals"). */
 function globalsIn(v: unknown, out = new Set<string>(), seen = new Set<unknown>()): Set<string> {

@@ -22,19 +22,11 @@ import {
 } from "../../src/protocol/serialize.ts";
 import { NDARRAY_TYPE_PICKLE } from "../../src/protocol/numpy.ts";
 import { isTuple, tuple } from "../../src/protocol/values.ts";
-import { VECTORS_2022, vectorFiles, splitWireFrames } from "../helpers/env.ts";
+import { VECTORS_2022, vectorFiles, splitWireFrames, errorCode } from "../helpers/env.ts";
 
 const enc = new TextEncoder();
 
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof DaskError, `expected a DaskError, got ${String(err)}`);
-    return err.code;
-  }
-  return "no error";
-}
+const code = (fn: () => unknown): string => errorCode(fn);
 
 /** One captured TCP message -> frames (independent parse, test/helpers/env.ts). */
 function vectorFrames(prefix: string): Uint8Array[] {
