@@ -22,7 +22,6 @@ import { BatchedSend, splitBatch } from "../comm/batched.ts";
 import { Server, NO_REPLY, type HandlerContext } from "../comm/server.ts";
 import { CommError, type Comm, type CommOptions } from "../comm/comm.ts";
 import { serializeCodec } from "../comm/wire.ts";
-import { sendRecv } from "../comm/rpc.ts";
 import { deserialize, serialize, Serialized } from "../protocol/serialize.ts";
 import { isKey, keyId, type Key } from "../protocol/values.ts";
 import { ByteStore } from "../store/byte-store.ts";
@@ -689,16 +688,4 @@ function typeName(v: unknown): string {
   if (Array.isArray(v)) return "list";
   if (v instanceof Map || (typeof v === "object" && v.constructor === Object)) return "dict";
   return typeof v === "object" ? (v.constructor?.name ?? "object") : typeof v;
-}
-
-/** Ask the scheduler for its dask version (the `versions` RPC); used to pick the dialect later. */
-export async function schedulerVersion(address: string, options: CommOptions = {}): Promise<string | undefined> {
-  const comm = await connect(address, options);
-  try {
-    const v = (await sendRecv(comm, { op: "versions" })) as Record<string, Record<string, unknown>> | null;
-    const pkgs = v?.["scheduler"]?.["packages"] ?? v?.["packages"];
-    return typeof (pkgs as Record<string, unknown> | undefined)?.["distributed"] === "string" ? String((pkgs as Record<string, unknown>)["distributed"]) : undefined;
-  } finally {
-    await comm.close().catch(() => {});
-  }
 }
