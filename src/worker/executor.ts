@@ -23,24 +23,16 @@
 // out of memory, an uncaught async error) is replaced; its task fails with DASK_ERR_THREAD_DIED.
 import { fromClone, toClone } from "./clone.ts";
 import { Worker } from "node:worker_threads";
-import { performance } from "node:perf_hooks";
 import { ConfigError, DaskError } from "../errors.ts";
-import { moduleUrl, WasmCache } from "./modules.ts";
+import { moduleUrl, wasmHash } from "./modules.ts";
+import { refused, SOURCE_REFUSAL, WasmCache, type ExecutorStats, type TaskExecutor, type TaskOutcome } from "./task-runner.ts";
 import type { TaskCall } from "./run-spec.ts";
 import type { ThreadCall, ThreadData, ThreadReply } from "./thread.ts";
 
 export type { FunctionSpec, TaskCall } from "./run-spec.ts";
 export { parseComputeTask, parseFunctionRef, functionRef, packData } from "./run-spec.ts";
+export type { ExecutorStats, TaskExecutor, TaskOutcome } from "./task-runner.ts";
 export { exceptionPickle, exceptionText, tracebackText, pythonExceptionClass } from "./error-pickle.ts";
-
-/**
- * What running a task produced. `start`/`stop` are wall-clock seconds since the epoch (Python
- * `time()`, what task-finished `startstops` carry); `thread` is the pool slot (0..nthreads-1),
- * -1 when the task was refused before reaching a thread.
- */
-export type TaskOutcome =
-  | { status: "ok"; value: unknown; start: number; stop: number; thread: number }
-  | { status: "error"; typeName: string; message: string; stack: string; start: number; stop: number; thread: number; code?: string };
 
 export interface ExecutorOptions {
   nthreads: number;
@@ -49,19 +41,6 @@ export interface ExecutorOptions {
   allowSource: boolean;
   /** Worker name a task can read as `globalThis.daskWasm.workerName` (examples/tasks.js whoami). */
   name?: string;
-}
-
-export interface ExecutorStats {
-  /** Tasks that reached an outcome, failures included. */
-  tasksRun: number;
-  /** Of those, status "error". */
-  tasksFailed: number;
-  /** Distinct Wasm modules compiled by this process. */
-  wasmModulesCompiled: number;
-  /** Wasm calls that trapped (their instances were dropped). */
-  wasmTraps: number;
-  /** Threads that died and were replaced. */
-  threadsReplaced: number;
 }
 
 interface Pending {
@@ -86,19 +65,10 @@ interface Slot {
 
 const THREAD_URL = new URL("./thread.ts", import.meta.url);
 
-function nowSeconds(): number {
-  return (performance.timeOrigin + performance.now()) / 1000;
-}
-
-function refused(code: string, typeName: string, message: string): TaskOutcome {
-  const t = nowSeconds();
-  return { status: "error", typeName, message, stack: "", start: t, stop: t, thread: -1, code };
-}
-
-export class Executor {
+export class Executor implements TaskExecutor {
   readonly #opts: Required<ExecutorOptions>;
   readonly #urls: string[];
-  readonly #wasm = new WasmCache();
+  readonly #wasm = new WasmCache({ hash: wasmHash });
   readonly #slots: Slot[] = [];
   readonly #queue: Pending[] = [];
   #nextId = 1;
@@ -221,7 +191,7 @@ export class Executor {
     if (this.#closed) return refused("DASK_ERR_EXECUTOR_CLOSED", "RuntimeError", "the executor is closed");
     const fn = call.fn;
     if (fn.kind === "source" && !this.#opts.allowSource) {
-      return refused("DASK_ERR_SOURCE_NOT_ALLOWED", "PermissionError", "shipped source runs only on workers started with --allow-source");
+      return refused("DASK_ERR_SOURCE_NOT_ALLOWED", "PermissionError", SOURCE_REFUSAL);
     }
     let args = call.args;
     let wasm: ThreadCall["wasm"];

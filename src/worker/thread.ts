@@ -17,12 +17,11 @@
 // anything else (memory, tables, other functions) is refused. A trap (WebAssembly.RuntimeError)
 // drops this thread's instance of that module, so the next call starts from a fresh instance.
 import { parentPort, workerData } from "node:worker_threads";
-import { performance } from "node:perf_hooks";
-import { loadModules, lookupExport } from "./modules.ts";
+import { loadModules } from "./modules.ts";
 import { fromClone, toClone } from "./clone.ts";
 import { gcFunction } from "../runtime/gc.node.ts";
-import type { Registry } from "./modules.ts";
 import type { FunctionSpec } from "./run-spec.ts";
+import { errorFields as fieldsOf, nowSeconds, runTaskCall, SourceCache, WasmInstances, type RunContext } from "./task-runner.ts";
 
 /** Thread configuration (set by the executor). */
 export interface ThreadData {
@@ -48,11 +47,6 @@ export type ThreadReply =
   | { t: "done"; id: number; ok: true; value: unknown; start: number; stop: number }
   | { t: "done"; id: number; ok: false; typeName: string; message: string; stack: string; code?: string; start: number; stop: number; trap: boolean };
 
-/** Wall-clock seconds since the epoch, as Python's time() (task-finished startstops use it). */
-function now(): number {
-  return (performance.timeOrigin + performance.now()) / 1000;
-}
-
 const SELF = import.meta.url;
 
 /**
@@ -66,115 +60,8 @@ function taskStack(stack: string): string {
     .join("\n");
 }
 
-/** Any thrown value -> the error fields of a reply. */
-function errorFields(e: unknown): { typeName: string; message: string; stack: string; code?: string } {
-  if (e instanceof Error) {
-    const code = (e as { code?: unknown }).code;
-    return {
-      typeName: e.name || "Error",
-      message: e.message,
-      stack: typeof e.stack === "string" ? taskStack(e.stack) : "",
-      ...(typeof code === "string" ? { code } : {}),
-    };
-  }
-  // `throw "x"` or `throw 42`: no stack exists; the value's text is the message.
-  return { typeName: "Error", message: String(e), stack: "" };
-}
-
-function codedError(code: string, name: string, message: string): Error {
-  const e = new Error(message);
-  e.name = name;
-  (e as Error & { code: string }).code = code;
-  return e;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Wasm: modules (posted once per hash) and instances (dropped on trap).
-
-const wasmModules = new Map<string, WebAssembly.Module>();
-const wasmInstances = new Map<string, WebAssembly.Instance>();
-
-function wasmImports(module: WebAssembly.Module): WebAssembly.Imports {
-  const env: Record<string, unknown> = {};
-  for (const imp of WebAssembly.Module.imports(module)) {
-    if (imp.module === "env" && imp.name === "abort" && imp.kind === "function") {
-      // AssemblyScript abort(msgPtr, filePtr, line, column): an assertion failed; a trap in effect.
-      env.abort = (_msg: number, _file: number, line: number, col: number): never => {
-        throw new WebAssembly.RuntimeError(`abort called at line ${line}:${col}`);
-      };
-      continue;
-    }
-    throw codedError("DASK_ERR_WASM_IMPORT", "TypeError", `Wasm import ${imp.module}.${imp.name} (${imp.kind}) is not provided (ABI: numbers only, env.abort)`);
-  }
-  return { env } as WebAssembly.Imports;
-}
-
-function toWasmArg(v: unknown, i: number): number | bigint {
-  if (typeof v === "number" || typeof v === "bigint") return v;
-  if (typeof v === "boolean") return v ? 1 : 0;
-  throw codedError("DASK_ERR_WASM_ABI", "TypeError", `Wasm argument ${i + 1} is a ${v === null ? "None" : typeof v}; the ABI takes numbers only`);
-}
-
-function callWasm(call: ThreadCall, exportName: string): unknown {
-  const w = call.wasm;
-  if (!w) throw codedError("DASK_ERR_WASM_MODULE", "TypeError", "a Wasm call without its module");
-  if (w.module) wasmModules.set(w.hash, w.module);
-  const module = wasmModules.get(w.hash);
-  if (!module) throw codedError("DASK_ERR_WASM_MODULE", "Error", `Wasm module ${w.hash.slice(0, 12)} was never posted to this thread`);
-  let inst = wasmInstances.get(w.hash);
-  if (!inst) {
-    inst = new WebAssembly.Instance(module, wasmImports(module));
-    wasmInstances.set(w.hash, inst);
-  }
-  const fn = inst.exports[exportName];
-  if (typeof fn !== "function") throw codedError("DASK_ERR_UNKNOWN_FUNCTION", "TypeError", `the Wasm module has no exported function ${JSON.stringify(exportName)}`);
-  const args = call.args.map(toWasmArg);
-  try {
-    return (fn as (...a: Array<number | bigint>) => unknown)(...args);
-  } catch (e) {
-    // A trapped instance may have left its memory and globals half-updated: never reuse it.
-    if (e instanceof WebAssembly.RuntimeError) wasmInstances.delete(w.hash);
-    throw e;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Shipped source: compiled once per source text, only when the worker allows it.
-
-const sources = new Map<string, (...args: unknown[]) => unknown>();
-const SOURCE_CACHE_MAX = 256;
-
-function sourceFunction(source: string): (...args: unknown[]) => unknown {
-  let fn = sources.get(source);
-  if (!fn) {
-    // The one place code arrives as text (DESIGN.md "Tasks": --allow-source only).
-    const made: unknown = new Function(`return (${source})`)();
-    if (typeof made !== "function") throw codedError("DASK_ERR_TASK_SPEC", "TypeError", "shipped source is not a function expression");
-    fn = made as (...args: unknown[]) => unknown;
-    // Bounded: a client shipping ever-new source must not grow the thread without limit.
-    if (sources.size >= SOURCE_CACHE_MAX) sources.delete(sources.keys().next().value!);
-    sources.set(source, fn);
-  }
-  return fn;
-}
-
-// ---------------------------------------------------------------------------------------------
-
-/** kwargs are passed as one trailing object, only when there are any (documented in executor.ts). */
-function withKwargs(args: unknown[], kwargs: Record<string, unknown>): unknown[] {
-  return Object.keys(kwargs).length > 0 ? [...args, kwargs] : args;
-}
-
-async function runCall(reg: Registry, data: ThreadData, call: ThreadCall): Promise<unknown> {
-  const fn = call.fn;
-  if (fn.kind === "js") return await lookupExport(reg, fn.ref)(...withKwargs(call.args, call.kwargs));
-  if (fn.kind === "wasm") return callWasm(call, fn.export);
-  if (!data.allowSource) {
-    // The executor refuses first; this is the second lock on the same door.
-    throw codedError("DASK_ERR_SOURCE_NOT_ALLOWED", "PermissionError", "shipped source runs only on workers started with --allow-source");
-  }
-  return await sourceFunction(fn.source)(...withKwargs(call.args, call.kwargs));
-}
+const now = nowSeconds;
+const errorFields = (e: unknown): ReturnType<typeof fieldsOf> => fieldsOf(e, taskStack);
 
 async function main(): Promise<void> {
   const port = parentPort;
@@ -182,9 +69,9 @@ async function main(): Promise<void> {
   const data = workerData as ThreadData;
   // What a task may ask about where it runs (examples/tasks.js `whoami`).
   (globalThis as { daskWasm?: unknown }).daskWasm = Object.freeze({ workerName: data.workerName, thread: data.thread });
-  let reg: Registry;
+  let ctx: RunContext;
   try {
-    reg = await loadModules(data.modules);
+    ctx = { registry: await loadModules(data.modules), allowSource: data.allowSource, wasm: new WasmInstances(), sources: new SourceCache() };
   } catch (e) {
     const f = errorFields(e);
     port.postMessage({ t: "load-error", message: f.message, ...(f.code ? { code: f.code } : {}) } satisfies ThreadReply);
@@ -197,7 +84,9 @@ async function main(): Promise<void> {
       const start = now();
       let reply: ThreadReply;
       try {
-        const value = await runCall(reg, data, { ...call, args: fromClone(call.args) as unknown[], kwargs: fromClone(call.kwargs) as Record<string, unknown> });
+        // The executor posts a module once per thread; later calls carry only its hash.
+        if (call.wasm?.module) ctx.wasm.add(call.wasm.hash, call.wasm.module);
+        const value = await runTaskCall(ctx, call.fn, fromClone(call.args) as unknown[], fromClone(call.kwargs) as Record<string, unknown>, call.wasm?.hash);
         reply = { t: "done", id: call.id, ok: true, value: toClone(value), start, stop: now() };
         // Throws DataCloneError for a value structured clone refuses (a function, a
         // symbol…): caught below like a throw of the task itself.
