@@ -38,8 +38,23 @@ export interface WorkerCliOptions {
   allowSource: boolean;
 }
 
+/** Validated `gateway` options (src/gateway/gateway.node.ts GatewayOptions + the page's modules). */
+export interface GatewayCliOptions {
+  scheduler: string;
+  host: string;
+  port: number;
+  workerHost?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  /** ES modules bundled into the volunteer page: the exports tabs may run. */
+  modules: string[];
+  /** Resources every tab advertises (default {wasm: 1, browser: 1}). */
+  resources: Record<string, number>;
+}
+
 export type ParsedCommand =
   | { command: "worker"; options: WorkerCliOptions }
+  | { command: "gateway"; options: GatewayCliOptions }
   /** --help / --version / no subcommand: text to print on stdout, then exit 0. */
   | { command: "print"; text: string };
 
@@ -231,6 +246,36 @@ export function parseArgs(argv: readonly string[], sys: SystemInfo): ParsedComma
     .configureOutput({ writeOut: (s) => (printed += s), writeErr: (s) => (printed += s) })
     .action((address: string, raw: RawWorkerFlags) => {
       result = { command: "worker", options: validateWorkerFlags(address, raw, sys) };
+    });
+  program
+    .command("gateway")
+    .description("Serve the volunteer page and carry browser tabs' and edge workers' connections to the scheduler")
+    .requiredOption("--scheduler <address>", "scheduler address, e.g. tcp://127.0.0.1:8786")
+    .option("--host <host>", "address the page and worker WebSockets are served on", "127.0.0.1")
+    .option("--port <port>", "port of the page (0 = any free port)", "8790")
+    .option("--worker-host <host>", "host the per-worker addresses bind (reachable by the scheduler and peers; default --host)")
+    .option("--tls-cert <file>", "PEM certificate: serve https and wss")
+    .option("--tls-key <file>", "PEM private key for --tls-cert")
+    .option("--module <path>", "ES module bundled into the page; tabs may run its exports (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option("--resources <spec>", `resources every tab advertises, like "wasm=1 browser=1"`, "wasm=1 browser=1")
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => (printed += s), writeErr: (s) => (printed += s) })
+    .action((raw: { scheduler: string; host: string; port: string; workerHost?: string; tlsCert?: string; tlsKey?: string; module: string[]; resources: string }) => {
+      const port = Number(raw.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port: expected 0-65535, got '${raw.port}'`);
+      if ((raw.tlsCert === undefined) !== (raw.tlsKey === undefined)) throw new ConfigError("--tls-cert and --tls-key go together");
+      result = {
+        command: "gateway",
+        options: {
+          scheduler: raw.scheduler.includes("://") ? raw.scheduler : `tcp://${raw.scheduler}`,
+          host: raw.host,
+          port,
+          ...(raw.workerHost !== undefined ? { workerHost: raw.workerHost } : {}),
+          ...(raw.tlsCert !== undefined ? { tlsCert: raw.tlsCert, tlsKey: raw.tlsKey! } : {}),
+          modules: raw.module,
+          resources: parseResources(raw.resources),
+        },
+      };
     });
   try {
     program.parse([...argv], { from: "user" });

@@ -17,7 +17,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ConfigError, DaskError } from "../errors.ts";
-import { parseArgs, type SystemInfo, type WorkerCliOptions } from "./args.ts";
+import { parseArgs, type GatewayCliOptions, type SystemInfo, type WorkerCliOptions } from "./args.ts";
 import { startHttpServer, type HttpServerHandle } from "./http.ts";
 import type { Worker as WorkerClass } from "../worker/worker.ts";
 
@@ -188,6 +188,36 @@ async function runWorker(opts: WorkerCliOptions): Promise<void> {
   });
 }
 
+/** `dask-wasm gateway`: build the page (bundling --module files), serve it, relay until a signal. */
+async function runGateway(opts: GatewayCliOptions): Promise<void> {
+  const modules = resolveModules(opts.modules);
+  const { Gateway } = await import("../gateway/gateway.node.ts");
+  const { buildVolunteerAssets } = await import("../gateway/bundle.node.ts");
+  const assets = await buildVolunteerAssets({ modules, resources: opts.resources });
+  const gateway = new Gateway({
+    scheduler: opts.scheduler,
+    host: opts.host,
+    port: opts.port,
+    ...(opts.workerHost !== undefined ? { workerHost: opts.workerHost } : {}),
+    ...(opts.tlsCert !== undefined ? { tls: { cert: readFileSync(opts.tlsCert), key: readFileSync(opts.tlsKey!) } } : {}),
+    assets,
+    log: (level, message) => log(`[dask-wasm gateway] ${level}: ${message}`),
+  });
+  const url = await gateway.start();
+  log(`dask-wasm gateway for ${opts.scheduler}`);
+  log(`volunteer page at: ${url}/`);
+  log(`allowed modules: ${modules.map((m) => path.basename(m)).join(", ") || "none (Wasm modules only)"}; resources: ${JSON.stringify(opts.resources)}`);
+  let closing = false;
+  for (const sig of SIGNALS) {
+    process.on(sig, () => {
+      if (closing) process.exit(1);
+      closing = true;
+      log(`dask-wasm: received ${sig}; closing the gateway`);
+      void gateway.close().then(() => process.exit(0));
+    });
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   process.on("uncaughtException", (error) => fail(error, 1));
   process.on("unhandledRejection", (error) => fail(error, 1));
@@ -201,6 +231,15 @@ async function main(argv: string[]): Promise<void> {
   }
   if (parsed.command === "print") {
     process.stdout.write(parsed.text);
+    return;
+  }
+  if (parsed.command === "gateway") {
+    // It relays bytes only: no task memory to trim, so no re-exec.
+    try {
+      await runGateway(parsed.options);
+    } catch (error) {
+      fail(error, error instanceof ConfigError ? 2 : 1);
+    }
     return;
   }
   if (process.env["MALLOC_TRIM_THRESHOLD_"] === undefined && process.env[CHILD_MARK] !== "1") {

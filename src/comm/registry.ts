@@ -28,6 +28,20 @@ const backends = new Map<string, Backend | (() => Promise<Backend>)>([
       return { connect: (a, o) => tcp.tcpConnect(a.host, a.port, o), listen: (a, on, o) => tcp.tcpListen(a.host, a.port, on, o) };
     },
   ],
+  // dask's `--protocol ws` endpoint through the platform WebSocket (connect only: a worker that
+  // serves peers listens on tcp, or through the gateway where it cannot listen at all).
+  ...(["ws", "wss"] as const).map((scheme): [string, () => Promise<Backend>] => [
+    scheme,
+    async () => {
+      const ws = await import("./ws.ts");
+      return {
+        connect: (a, o) => ws.wsConnect(scheme, a.host, a.port, o),
+        listen: async () => {
+          throw new CommError("DASK_ERR_ADDRESS", `dask-wasm cannot listen on ${scheme}://; listen on tcp:// (or through dask-wasm gateway)`);
+        },
+      };
+    },
+  ]),
 ]);
 
 /** Adds or replaces the transport for a scheme (e.g. "ws" from a WebSocket module). */

@@ -15,6 +15,7 @@
 // imports anything else is refused. A trap drops that instance, so the next call starts fresh.
 import { ConfigError, DaskError } from "../errors.ts";
 import type { FunctionSpec, TaskCall } from "./run-spec.ts";
+import { stringifyKey } from "../protocol/values.ts";
 
 /** "basename#export" -> exported function ("tasks.js#inc"). */
 export type Registry = ReadonlyMap<string, (...args: unknown[]) => unknown>;
@@ -293,6 +294,7 @@ export class InlineExecutor implements TaskExecutor {
   readonly #cache: WasmCache;
   #tail: Promise<unknown> = Promise.resolve();
   #executing = 0;
+  #current = "";
   #closed = false;
   #counts = { tasksRun: 0, tasksFailed: 0, wasmTraps: 0, threadsReplaced: 0 };
 
@@ -307,6 +309,11 @@ export class InlineExecutor implements TaskExecutor {
 
   get executing(): number {
     return this.#executing;
+  }
+
+  /** The key of the task running now ("" when idle), as text (the volunteer page shows it). */
+  get current(): string {
+    return this.#current;
   }
 
   async start(): Promise<void> {}
@@ -339,6 +346,7 @@ export class InlineExecutor implements TaskExecutor {
     }
     const start = nowSeconds();
     this.#executing++;
+    this.#current = stringifyKey(call.key);
     try {
       const value = await runTaskCall(this.#ctx, fn, args, call.kwargs, hash);
       return this.#finish({ status: "ok", value, start, stop: nowSeconds(), thread: 0 });
@@ -347,6 +355,7 @@ export class InlineExecutor implements TaskExecutor {
       return this.#finish({ status: "error", ...errorFields(e), start, stop: nowSeconds(), thread: 0 });
     } finally {
       this.#executing--;
+      this.#current = "";
     }
   }
 
