@@ -5,4 +5,6 @@ declare module "dask-wasm:volunteer-config" {
   /** Module basename ("tasks.js") -> its namespace. */
   export const modules: Record<string, Record<string, unknown>>;
   export const resources: Record<string, number>;
+  /** Edge bundles only: sha256 of a deployed .wasm's bytes -> the module workerd compiled at deploy time. */
+  export const wasmModules: Record<string, WebAssembly.Module>;
 }

@@ -55,6 +55,7 @@ export interface GatewayCliOptions {
 export type ParsedCommand =
   | { command: "worker"; options: WorkerCliOptions }
   | { command: "gateway"; options: GatewayCliOptions }
+  | { command: "edge-bundle"; options: { modules: string[]; wasm: string[]; resources: Record<string, number>; out: string } }
   /** --help / --version / no subcommand: text to print on stdout, then exit 0. */
   | { command: "print"; text: string };
 
@@ -276,6 +277,18 @@ export function parseArgs(argv: readonly string[], sys: SystemInfo): ParsedComma
           resources: parseResources(raw.resources),
         },
       };
+    });
+  program
+    .command("edge-bundle")
+    .description("Bundle the workerd edge worker (src/edge/entry.ts) with its allowed modules, for edge/workerd.capnp")
+    .option("--module <path>", "ES module bundled in; edge tasks may run its exports (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option("--wasm <path>", ".wasm deployed with the worker; tasks sending these bytes run it (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option("--resources <spec>", "resources the edge worker advertises", "wasm=1 edge=1")
+    .option("--out <dir>", "output directory", "build/edge")
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => (printed += s), writeErr: (s) => (printed += s) })
+    .action((raw: { module: string[]; wasm: string[]; resources: string; out: string }) => {
+      result = { command: "edge-bundle", options: { modules: raw.module, wasm: raw.wasm, resources: parseResources(raw.resources), out: raw.out } };
     });
   try {
     program.parse([...argv], { from: "user" });

@@ -233,6 +233,17 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(parsed.text);
     return;
   }
+  if (parsed.command === "edge-bundle") {
+    try {
+      const { bundleEdge } = await import("../gateway/bundle.node.ts");
+      const o = parsed.options;
+      const file = await bundleEdge({ modules: resolveModules(o.modules), wasmModules: resolveModules(o.wasm), resources: o.resources, outDir: o.out });
+      log(`edge worker bundle: ${file}`);
+    } catch (error) {
+      fail(error, error instanceof ConfigError ? 2 : 1);
+    }
+    return;
+  }
   if (parsed.command === "gateway") {
     // It relays bytes only: no task memory to trim, so no re-exec.
     try {

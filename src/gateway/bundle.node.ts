@@ -9,6 +9,7 @@
 // that a bundle can reach, comm/tcp.node.ts, is never loaded there (the link replaces tcp).
 //
 // IO: reads source files and the .wasm files; writes only where `bundleEdge` is told to.
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
@@ -24,10 +25,13 @@ export interface BundleOptions {
   modules: readonly string[];
   /** Resources the bundled worker advertises. */
   resources: Record<string, number>;
+  /** Edge only: .wasm files deployed with the worker (workerd cannot compile at run time). */
+  wasmModules?: readonly string[];
 }
 
 function configPlugin(opts: BundleOptions): Plugin {
   const files = opts.modules.map((m) => resolve(m));
+  const wasm = (opts.wasmModules ?? []).map((m) => resolve(m));
   const bases = files.map((f) => basename(f));
   const dup = bases.find((b, i) => bases.indexOf(b) !== i);
   if (dup) throw new ConfigError(`--module: two modules share the basename ${dup} (task references would be ambiguous)`);
@@ -35,6 +39,9 @@ function configPlugin(opts: BundleOptions): Plugin {
     ...files.map((f, i) => `import * as m${i} from ${JSON.stringify(f)};`),
     `export const modules = {${files.map((f, i) => `${JSON.stringify(basename(f))}: m${i}`).join(", ")}};`,
     `export const resources = ${JSON.stringify(opts.resources)};`,
+    // Edge: each deployed .wasm is a workerd module import (precompiled), keyed by its sha256.
+    ...wasm.map((f, i) => `import w${i} from ${JSON.stringify(`./task-modules/${basename(f)}`)};`),
+    `export const wasmModules = {${wasm.map((f, i) => `${JSON.stringify(createHash("sha256").update(readFileSync(f)).digest("hex"))}: w${i}`).join(", ")}};`,
   ].join("\n");
   return {
     name: "dask-wasm-config",
@@ -90,12 +97,14 @@ export async function buildVolunteerAssets(opts: BundleOptions): Promise<Map<str
  * The workerd entry as build/edge/worker.js (or `outDir`), plus copies of the .wasm it imports
  * next to it, so edge/workerd.capnp can embed them by relative path.
  */
-export async function bundleEdge(opts: BundleOptions & { outDir?: string; wasmModules?: readonly string[] }): Promise<string> {
+export async function bundleEdge(opts: BundleOptions & { outDir?: string }): Promise<string> {
   const outDir = resolve(opts.outDir ?? join(ROOT, "build/edge"));
   const code = await bundle("src/edge/entry.ts", opts, { external: ["./core.wasm", "./lz4.wasm", "./task-modules/*"], platform: "neutral", conditions: ["workerd", "worker", "browser"] });
   await mkdir(outDir, { recursive: true });
   await writeFile(join(outDir, "worker.js"), code);
   await writeFile(join(outDir, "core.wasm"), readFileSync(coreWasmPath()));
   await writeFile(join(outDir, "lz4.wasm"), readFileSync(lz4WasmPath()));
+  await mkdir(join(outDir, "task-modules"), { recursive: true });
+  for (const f of opts.wasmModules ?? []) await writeFile(join(outDir, "task-modules", basename(f)), readFileSync(f));
   return join(outDir, "worker.js");
 }

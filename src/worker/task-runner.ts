@@ -57,7 +57,8 @@ export interface TaskExecutor {
 
 /** Wall-clock seconds since the epoch, as Python's time(). */
 export function nowSeconds(): number {
-  return (performance.timeOrigin + performance.now()) / 1000;
+  // workerd reports timeOrigin 0 (its clock only moves with IO): fall back to Date there.
+  return performance.timeOrigin > 0 ? (performance.timeOrigin + performance.now()) / 1000 : Date.now() / 1000;
 }
 
 export function codedError(code: string, name: string, message: string): Error {
