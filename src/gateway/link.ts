@@ -17,6 +17,9 @@ import { DEFAULT_CODEC, tcpFraming } from "../comm/wire.ts";
 import { messageBytes, openWebSocket, type WebSocketFactory, type WebSocketLike } from "../comm/ws.ts";
 import { decodeMux, encodeMux, MuxType, muxText, muxTypeName } from "./mux.ts";
 
+/** Largest DATA payload this side sends (the gateway accepts WS messages up to 64 MiB). */
+export const MAX_DATA_BYTES = 1024 * 1024;
+
 interface Pending {
   resolve: (payload: Uint8Array) => void;
   reject: (error: Error) => void;
@@ -128,7 +131,11 @@ export class GatewayLink {
       transport: {
         write: async (chunks) => {
           if (this.#isClosed || !this.#comms.has(channel)) throw new CommError("DASK_ERR_COMM_CLOSED", `comm closed: gateway channel ${channel} to ${peer}`);
-          for (const c of chunks) this.#send(encodeMux(MuxType.DATA, channel, c));
+          // Bounded DATA messages: a 100 MB frame must not become one WS message (the gateway's
+          // per-message limit) nor hold up every other channel behind it.
+          for (const c of chunks) {
+            for (let at = 0; at < c.length; at += MAX_DATA_BYTES) this.#send(encodeMux(MuxType.DATA, channel, c.subarray(at, at + MAX_DATA_BYTES)));
+          }
         },
         end: () => this.#closeChannel(channel, ""),
         destroy: () => this.#closeChannel(channel, "aborted"),
