@@ -15,7 +15,7 @@ clear error: it only runs on dask-wasm workers, which advertise the ``wasm`` res
 Pure Python, standard library only.
 """
 
-__all__ = ["js", "wasm", "JsFunction", "TAG", "RESOURCE", "parse"]
+__all__ = ["js", "wasm", "source", "JsFunction", "TAG", "RESOURCE", "parse"]
 
 #: Prefix of the tagged string a reference pickles to.
 TAG = "dask-wasm:"
@@ -32,14 +32,15 @@ class JsFunction:
     __slots__ = ("kind", "ref", "__name__", "__qualname__")
 
     def __init__(self, kind, ref):
-        if kind not in ("js", "wasm"):
-            raise ValueError("kind must be 'js' or 'wasm', not %r" % (kind,))
+        if kind not in ("js", "wasm", "source"):
+            raise ValueError("kind must be 'js', 'wasm' or 'source', not %r" % (kind,))
         if not isinstance(ref, str) or not ref:
             raise TypeError("a dask_wasm reference is a non-empty str, got %r" % (ref,))
         self.kind = kind
         self.ref = ref
         # dask names keys after the function: "inc-<token>" for "tasks.js#inc"
-        name = ref.rsplit("#", 1)[-1] or ref
+        # shipped source has no export name: its keys read "source-<token>"
+        name = "source" if kind == "source" else ref.rsplit("#", 1)[-1] or ref
         self.__name__ = name
         self.__qualname__ = name
 
@@ -83,9 +84,17 @@ def wasm(export):
     return JsFunction("wasm", export)
 
 
+def source(text):
+    """Shipped JavaScript source (``"(x) => x + 1"``): runs only on workers started with
+    ``--allow-source``; every other worker (browser tabs always) refuses it with the coded
+    error DASK_ERR_SOURCE_NOT_ALLOWED, which the client raises as the task's exception.
+    """
+    return JsFunction("source", text)
+
+
 def parse(tagged):
     """Inverse of the pickled form: ``"dask-wasm:js:tasks.js#inc"`` -> ``("js", "tasks.js#inc")``, else None."""
     if not isinstance(tagged, str) or not tagged.startswith(TAG):
         return None
     kind, _, ref = tagged[len(TAG):].partition(":")
-    return (kind, ref) if kind in ("js", "wasm") and ref else None
+    return (kind, ref) if kind in ("js", "wasm", "source") and ref else None

@@ -55,6 +55,18 @@ export interface TaskExecutor {
   collectGarbage(): void;
 }
 
+/**
+ * The stop stamp of a task that started at `start`: now, but at least one microsecond later.
+ * Browsers coarsen performance.now() (100 µs without cross-origin isolation) and workerd's clock
+ * moves only with IO, so a fast task measures 0 s; a zero compute time becomes the task prefix's
+ * duration_average on the scheduler, and dask 2022.12's work stealing then fails an assertion
+ * (stealing.py steal_time_ratio: only long-running tasks may have a zero duration) inside the
+ * worker's stream handler, which drops that worker.
+ */
+export function stopAfter(start: number): number {
+  return Math.max(nowSeconds(), start + 1e-6);
+}
+
 /** Wall-clock seconds since the epoch, as Python's time(). */
 export function nowSeconds(): number {
   // workerd reports timeOrigin 0 (its clock only moves with IO): fall back to Date there.
@@ -74,8 +86,11 @@ export function refused(code: string, typeName: string, message: string): TaskOu
   return { status: "error", typeName, message, stack: "", start: t, stop: t, thread: -1, code };
 }
 
-/** The message of every shipped-source refusal (executor and thread both say the same). */
-export const SOURCE_REFUSAL = "shipped source runs only on workers started with --allow-source";
+/**
+ * The message of every shipped-source refusal (executor and thread both say the same). It starts
+ * with the code because a Python client sees only the exception text, not the outcome's `code`.
+ */
+export const SOURCE_REFUSAL = "DASK_ERR_SOURCE_NOT_ALLOWED: shipped source runs only on workers started with --allow-source";
 
 /** Looks up "tasks.js#inc"; a missing name is a coded task failure naming what exists. */
 export function lookupExport(reg: Registry, ref: string): (...args: unknown[]) => unknown {
@@ -350,10 +365,10 @@ export class InlineExecutor implements TaskExecutor {
     this.#current = stringifyKey(call.key);
     try {
       const value = await runTaskCall(this.#ctx, fn, args, call.kwargs, hash);
-      return this.#finish({ status: "ok", value, start, stop: nowSeconds(), thread: 0 });
+      return this.#finish({ status: "ok", value, start, stop: stopAfter(start), thread: 0 });
     } catch (e) {
       if (e instanceof WebAssembly.RuntimeError && fn.kind === "wasm") this.#counts.wasmTraps++;
-      return this.#finish({ status: "error", ...errorFields(e), start, stop: nowSeconds(), thread: 0 });
+      return this.#finish({ status: "error", ...errorFields(e), start, stop: stopAfter(start), thread: 0 });
     } finally {
       this.#executing--;
       this.#current = "";
