@@ -34,7 +34,7 @@ import { serializeCodec } from "../comm/wire.ts";
 import { funcName, taskKey, tokenize } from "../tokens.ts";
 import { isTuple, keyId, tuple, type Key } from "../protocol/values.ts";
 import {
-  cancelOp2026, dialectFromVersions, encodeGraph2022, encodeGraph2026, lowerArg, publishOps2026,
+  cancelOp2026, dialectFromVersions, encodeGraph2022, encodeGraph2026, lowerArg, publishOps2026, restartOp, spanMetadata2026,
   type Dialect, type GraphOptions2022, type WireTask2022, type WireTask2026,
 } from "./graph-wire.ts";
 import { ClientState, type CancelReason, type FutureStatus, type Resolution, type StreamOp } from "./state.ts";
@@ -635,7 +635,7 @@ export class Client implements FutureHost {
     if (options.priority) annotations["priority"] = options.priority;
     // client.py submit uses a uuid as the LLGExpr token, so the scheduler never tokenizes.
     const token = globalThis.crypto.randomUUID().replace(/-/g, "");
-    return encodeGraph2026(t2026, want, { token, annotations });
+    return encodeGraph2026(t2026, want, { token, annotations, spanMetadata: spanMetadata2026() });
   }
 
   /**
@@ -790,7 +790,7 @@ export class Client implements FutureHost {
     this.#ensureRunning();
     this.#wake(this.#state.cancelAll("restart"));
     await this.#flushStream();
-    await this.#rpc({ op: "restart", timeout: (options.timeoutMs ?? 30_000) / 1000, wait_for_workers: options.waitForWorkers ?? true });
+    await this.#rpc(restartOp(this.#dialect, (options.timeoutMs ?? 30_000) / 1000, options.waitForWorkers ?? true, `client-restart-${Date.now() / 1000}`));
   }
 
   // --- datasets ---------------------------------------------------------------------------

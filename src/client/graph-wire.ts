@@ -12,8 +12,8 @@
 // unpickles; dependencies are TaskRef nodes inside the Task args, so a dependency nested in a
 // list/dict must sit in a List/Dict container (Task.__init__ does not search plain ones).
 import { ConfigError } from "../errors.ts";
-import { writeGraphPickle } from "../protocol/pickle-writer.ts";
-import { Serialized } from "../protocol/serialize.ts";
+import { writeGraphPickle, writePickle } from "../protocol/pickle-writer.ts";
+import { Pickled, Serialized } from "../protocol/serialize.ts";
 import { ContainerNode, GlobalRef, TaskNode, TaskRefNode, isGraphNode } from "../protocol/task-spec.ts";
 import { isTuple, type Key } from "../protocol/values.ts";
 
@@ -92,8 +92,11 @@ export interface GraphOptions2026 {
   fifoTimeout?: string | number;
   /** Graph-wide annotations (plain map; Python sends a ToPickle'd dict). Default {}. */
   annotations?: Record<string, unknown>;
-  /** span_metadata (plain map). Default {"collections": []}. */
-  spanMetadata?: Record<string, unknown>;
+  /**
+   * span_metadata. Default {"collections": []} as a plain msgpack map (what the probe sent);
+   * a client on a live scheduler passes `toPickle(...)` as Python does (see SPAN_METADATA_2026).
+   */
+  spanMetadata?: Record<string, unknown> | Pickled;
   submittingTask?: Key | null;
 }
 
@@ -152,6 +155,30 @@ export function encodeGraph2026(tasks: readonly WireTask2026[], want: readonly K
     annotations: options.annotations ?? {},
     span_metadata: options.spanMetadata ?? { collections: [] },
   };
+}
+
+/** Python's `ToPickle(value)` in a message: an `__Pickled__` placeholder around our pickle of plain data. */
+export function toPickle(value: unknown): Pickled {
+  return new Pickled({ "pickled-obj": writePickle(value) }, []);
+}
+
+/**
+ * span_metadata as the Python client sends it: pickled, so "collections" is a Python list. A
+ * plain msgpack map arrives with a tuple there, and the scheduler's Span.add_metadata then fails
+ * the SECOND graph of a span with "'tuple' object has no attribute 'extend'" (live, 2026.7.1).
+ */
+export function spanMetadata2026(): Pickled {
+  return toPickle({ collections: [] });
+}
+
+/**
+ * The scheduler's `restart` RPC. 2026 requires a keyword-only `stimulus_id` (TypeError without
+ * it, live 2026.7.1); 2022's signature has no such parameter and rejects it.
+ */
+export function restartOp(dialect: Dialect, timeoutS: number, waitForWorkers: boolean, stimulusId: string): WireOp {
+  const op: WireOp = { op: "restart", timeout: timeoutS, wait_for_workers: waitForWorkers };
+  if (dialect === "2026") op["stimulus_id"] = stimulusId;
+  return op;
 }
 
 /** Cancel: 2022 is the `cancel` RPC, 2026 the `cancel-keys` stream op (all four fields required). */

@@ -349,6 +349,14 @@ function decompressFrames(header: Record<string, unknown>, frames: readonly Uint
   });
 }
 
+/**
+ * The out-of-band buffers of an opaque `Pickled` (what the pickle's NEXT_BUFFER opcodes read),
+ * decompressed as its sub-header says. A 2026 run_spec with a numpy argument carries one.
+ */
+export function pickledBuffers(p: Pickled, options: DeserializeOptions = {}): Uint8Array[] {
+  return decompressFrames(p.header, p.frames, options);
+}
+
 /** Step 2: concatenate shards back into logical frames (merge_and_deserialize). */
 function mergeShards(header: Record<string, unknown>, frames: readonly Uint8Array[]): Uint8Array[] {
   const counts = header["split-num-sub-frames"];

@@ -390,6 +390,15 @@ export class UpdateDataEvent extends StateMachineEvent {
     this.data = toKeyMap(f.data);
     this.report = f.report;
   }
+  /**
+   * Whether an `update_data` request asks for add-keys: only an explicit `report: true`. Every
+   * 2022 scatter path sends report=False and 2026 dropped the field (its worker never reports a
+   * scatter); reporting anyway races the 2026 scheduler, which learns the key only after the
+   * reply: it answers remove-replicas and the scattered key is forgotten (MODERN-DELTA §8).
+   */
+  static reportRequested(request: Record<string, unknown>): boolean {
+    return request["report"] === true;
+  }
   override toLoggable(): StateMachineEvent {
     return new UpdateDataEvent({ data: new Map([...this.data.keys()].map((k) => [k, null])), report: this.report, stimulus_id: this.stimulus_id });
   }

@@ -19,7 +19,7 @@
 // and a bytes element never equals a str key in Python, so bytes are left alone.
 import { DaskError } from "../errors.ts";
 import { readPickle } from "../protocol/pickle-reader.ts";
-import { Pickled } from "../protocol/serialize.ts";
+import { Pickled, pickledBuffers } from "../protocol/serialize.ts";
 import { AliasNode, ContainerNode, DataNodeNode, GlobalRef, TaskNode, TaskRefNode } from "../protocol/task-spec.ts";
 import type { Key } from "../protocol/values.ts";
 import { isTuple, keyId, tuple } from "../protocol/values.ts";
@@ -248,8 +248,8 @@ function fromTaskNode(node: TaskNode, key: Key, deps: ReadonlyMap<string, unknow
  * worker would return a literal as the result, but a dask-wasm worker only runs named functions.
  */
 function fromRunSpec(raw: unknown, key: Key, deps: ReadonlyMap<string, unknown>): TaskCall {
-  const bytes = raw instanceof Pickled ? pickledBytes(raw, key) : raw;
-  const v = bytes instanceof Uint8Array && isPickle(bytes) ? unpickleRunSpec(bytes, key) : bytes;
+  const { bytes, buffers } = raw instanceof Pickled ? pickledBytes(raw, key) : { bytes: raw, buffers: [] };
+  const v = bytes instanceof Uint8Array && isPickle(bytes) ? unpickleRunSpec(bytes, key, buffers) : bytes;
   if (v instanceof TaskNode) return fromTaskNode(v, key, deps);
   if (Array.isArray(v) && v.length >= 1) {
     const head = v[0] instanceof Uint8Array && isPickle(v[0]) ? unpickleRunSpec(v[0], key) : v[0];
@@ -261,19 +261,22 @@ function fromRunSpec(raw: unknown, key: Key, deps: ReadonlyMap<string, unknown>)
 
 /**
  * A 2026 scheduler sends run_spec as `ToPickle(task)`, which the shell's loads (deserialize:
- * false) keeps as a Pickled wrapper: its "pickled-obj" is the pickle. Out-of-band buffers
- * (sub-frames, e.g. a numpy argument) are not something the data-only reader can resolve.
+ * false) keeps as a Pickled wrapper: its "pickled-obj" is the pickle, its sub-frames the
+ * out-of-band buffers (protocol 5: a numpy argument's data) its NEXT_BUFFER opcodes read.
  */
-function pickledBytes(p: Pickled, key: Key): Uint8Array {
+function pickledBytes(p: Pickled, key: Key): { bytes: Uint8Array; buffers: Uint8Array[] } {
   const obj = p.header["pickled-obj"];
   if (!(obj instanceof Uint8Array)) taskFail("DASK_ERR_TASK_SPEC", `task ${keyText(key)}: run_spec __Pickled__ header has no pickled-obj bytes`);
-  if (p.frames.length > 0) notAWasmTask(key, `its run_spec pickle carries ${p.frames.length} out-of-band buffer(s)`);
-  return obj;
+  try {
+    return { bytes: obj, buffers: pickledBuffers(p) };
+  } catch (e) {
+    taskFail("DASK_ERR_TASK_SPEC", `task ${keyText(key)}: run_spec buffers unreadable: ${(e as Error).message}`, e);
+  }
 }
 
-function unpickleRunSpec(bytes: Uint8Array, key: Key): unknown {
+function unpickleRunSpec(bytes: Uint8Array, key: Key, buffers: readonly Uint8Array[] = []): unknown {
   try {
-    return readPickle(bytes);
+    return readPickle(bytes, { buffers });
   } catch (e) {
     notAWasmTask(key, `its run_spec pickle is not a dask-wasm task: ${(e as Error).message}`, e);
   }

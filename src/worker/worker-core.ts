@@ -538,7 +538,7 @@ export class WorkerCore {
       data.set(k, stored);
       nbytes.push([k, storedBytes(stored)]);
     }
-    const report = args["report"] !== false;
+    const report = UpdateDataEvent.reportRequested(args);
     this.#handle(new UpdateDataEvent({ data, report, stimulus_id: String(args["stimulus_id"] ?? this.#stimulus("update-data")) }));
     return { nbytes: wireMap(nbytes), status: "OK" };
   }

@@ -7,10 +7,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import {
-  cancelOp2026, dialectFromVersions, encodeGraph2022, encodeGraph2026, lowerArg, publishOps2026,
+  cancelOp2026, dialectFromVersions, encodeGraph2022, encodeGraph2026, lowerArg, publishOps2026, restartOp, spanMetadata2026,
   type WireTask2026,
 } from "../../src/client/graph-wire.ts";
-import { dumps, loads, Serialized } from "../../src/protocol/serialize.ts";
+import { dumps, loads, Pickled, Serialized } from "../../src/protocol/serialize.ts";
 import { ContainerNode, GlobalRef, TaskRefNode, dependencies } from "../../src/protocol/task-spec.ts";
 import { tuple, type Key } from "../../src/protocol/values.ts";
 import { PROTOCOL, VECTORS_2026, runPython, splitWireFrames } from "../helpers/env.ts";
@@ -140,6 +140,22 @@ test("2026 cancel-keys and publish shapes carry every required field", () => {
   const { flush, put } = publishOps2026("ds", ["a", "b"], [1, 2], false, "Client-1", "u1");
   assert.deepEqual(flush, { op: "publish_flush_batched_send", uid: "u1" });
   assert.deepEqual(put, { op: "publish_put", names: ["ds"], keys: [["a", "b"]], data: [[1, 2]], override: false, client: "Client-1", uid: "u1" });
+});
+
+test("restart: 2026 carries the keyword-only stimulus_id it requires; 2022's signature has none", () => {
+  assert.deepEqual(restartOp("2026", 30, true, "client-restart-1"), { op: "restart", timeout: 30, wait_for_workers: true, stimulus_id: "client-restart-1" });
+  assert.deepEqual(restartOp("2022", 5, false, "client-restart-1"), { op: "restart", timeout: 5, wait_for_workers: false });
+});
+
+test("span_metadata travels pickled, so Python reads 'collections' as a list (extend works), not a msgpack tuple", () => {
+  const msg = encodeGraph2026([t("k", "dask-wasm:js:t.js#inc", [1])], ["k"], { token: "0123456789abcdef0123456789abcdef", spanMetadata: spanMetadata2026() });
+  const frames = dumps([msg]);
+  const [back] = loads(frames, { deserialize: false }) as Array<Record<string, unknown>>;
+  const span = back!["span_metadata"];
+  assert.ok(span instanceof Pickled, "an __Pickled__ placeholder");
+  // Read by Python the way 2026's msgpack_decode_default reads __Pickled__ (pickle.loads of pickled-obj).
+  const py = runPython("import pickle, sys; v = pickle.loads(sys.stdin.buffer.read()); v['collections'].extend([1]); print(type(v['collections']).__name__, v)", span.header["pickled-obj"] as Uint8Array);
+  assert.equal(py.toString().trim(), "list {'collections': [1]}");
 });
 
 test("encodeGraph2022: plain tasks with per-key dependencies and options", () => {

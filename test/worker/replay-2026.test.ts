@@ -129,7 +129,7 @@ function replay(w: CapturedWorker): Replay {
     } else if (m.endpoint === w.name && m.kind === "update_data" && m.direction === "c2s") {
       // Scatter: the update_data RPC handler (2026 sends no add-keys for it; report=false).
       const req = decodeFile(m.file) as Msg;
-      inputs.push(new UpdateDataEvent({ data: req.data as Msg, report: false, stimulus_id: `update-data-${m.file}` }));
+      inputs.push(new UpdateDataEvent({ data: req.data as Msg, report: UpdateDataEvent.reportRequested(req), stimulus_id: `update-data-${m.file}` }));
     }
   }
   // Outcomes of executions, in the real worker's order, consumed once each.
@@ -189,6 +189,28 @@ describe("replay of the real 2026.7.1 capture through WorkerState", () => {
   }
 });
 
+describe("update_data report (scatter)", () => {
+  test("the captured 2026 scatter request carries no report field, so no add-keys is asked for", () => {
+    const reqs = index.messages.filter((m) => m.kind === "update_data" && m.direction === "c2s").map((m) => decodeFile(m.file) as Msg);
+    assert.ok(reqs.length > 0);
+    for (const r of reqs) {
+      assert.equal(Object.hasOwn(r, "report"), false);
+      assert.equal(UpdateDataEvent.reportRequested(r), false);
+    }
+  });
+  test("2022 shapes: report=False -> none; only an explicit report=True asks for add-keys", () => {
+    assert.equal(UpdateDataEvent.reportRequested({ op: "update_data", data: {}, report: false }), false);
+    assert.equal(UpdateDataEvent.reportRequested({ op: "update_data", data: {}, report: true }), true);
+    // Live on 2026.7.1, the old default (report unless false) made the scheduler answer
+    // remove-replicas and forget the scattered key before any task could use it.
+    const ws = makeWs({ address: "127.0.0.1:1" });
+    const sent = ws.handleStimulus(new UpdateDataEvent({ data: { k: 1 }, report: UpdateDataEvent.reportRequested({ data: { k: 1 } }), stimulus_id: "s" }));
+    assert.deepEqual(sent.filter((i) => i instanceof SendMessageToScheduler).map((i) => (i as SendMessageToScheduler).toWire().op), []);
+    const reported = makeWs({ address: "127.0.0.1:1" }).handleStimulus(new UpdateDataEvent({ data: { k: 1 }, report: true, stimulus_id: "s" }));
+    assert.deepEqual(reported.filter((i) => i instanceof SendMessageToScheduler).map((i) => (i as SendMessageToScheduler).toWire().op), ["add-keys"]);
+  });
+});
+
 describe("parseComputeTask on every compute-task run_spec of the capture", () => {
   test("each run_spec is read (no longer refused as an opaque Pickled) and refused naming its real Python function", () => {
     // Oracle: the pickle globals that Python's pickletools listed for each run_spec sub-frame.
@@ -218,13 +240,24 @@ describe("parseComputeTask on every compute-task run_spec of the capture", () =>
     assert.ok(results.some((r) => r.includes("cloudpickle")));
   });
 
-  test("a run_spec with out-of-band buffers (numpy argument) is a coded refusal; a dask-wasm Task in a Pickled parses", () => {
+  test("a run_spec with out-of-band buffers (numpy argument) is read with them; a dask-wasm Task in a Pickled parses", () => {
     const gallery = VECTORS_2026 + "run_spec-gallery/";
     const reader = new FrameReader();
     reader.push(new Uint8Array(readFileSync(gallery + "numpy_arg_oob.frames.bin")));
     const [oob] = opsOf(loads(reader.next()!, { deserialize: false }));
-    assert.ok(oob!.run_spec instanceof Pickled && oob!.run_spec.frames.length > 0);
-    assert.throws(() => parseComputeTask(oob!, new Map()), (e: unknown) => e instanceof DaskError && e.code === "DASK_ERR_NOT_A_WASM_TASK" && /out-of-band/.test(e.message));
+    const rs = oob!.run_spec as Pickled;
+    assert.ok(rs instanceof Pickled && rs.frames.length > 0);
+    // Its NEXT_BUFFER reads the sub-frame: the refusal is for its Python func, not the buffer.
+    assert.throws(() => parseComputeTask(oob!, new Map()), (e: unknown) => e instanceof DaskError && e.code === "DASK_ERR_NOT_A_WASM_TASK" && /\(builtins\.len\)/.test(e.message) && !/out-of-band/.test(e.message));
+    // The same Task with its func a dask-wasm reference: the numpy argument arrives as a typed array
+    // over the out-of-band frame (live, 2026.7.1: a numpy argument of a JS task travels this way).
+    const numpyTask = withWasmFunc(rs.header["pickled-obj"] as Uint8Array, "len");
+    const withNumpy = parseComputeTask({ ...oob!, run_spec: new Pickled({ ...rs.header, "pickled-obj": numpyTask }, rs.frames) }, new Map());
+    assert.deepEqual(withNumpy.fn, { kind: "js", ref: "tasks.js#inc" });
+    const arr = withNumpy.args[0] as ArrayLike<unknown> & { constructor: { name: string } };
+    const expected = readNumpyOob(rs.frames[0]!);
+    assert.equal(arr.constructor.name, "BigInt64Array");
+    assert.deepEqual([...(arr as BigInt64Array)], expected);
     // The same wrapper around a real scheduler Task pickle whose func is a dask-wasm reference.
     const pickle = runTaskPickle();
     const call = parseComputeTask({ op: "compute-task", key: "k", run_spec: new Pickled({ "pickled-obj": pickle, "num-sub-frames": 0 }, []) }, new Map());
@@ -240,11 +273,21 @@ describe("parseComputeTask on every compute-task run_spec of the capture", () =>
  */
 function runTaskPickle(): Uint8Array {
   const g = JSON.parse(readFileSync(VECTORS_2026 + "run_spec-gallery/gallery.json", "utf8")) as Record<string, { pickle_hex: string }>;
-  const orig = Buffer.from(g.literal_sum!.pickle_hex, "hex");
-  // SHORT_BINUNICODE 'builtins' MEMOIZE SHORT_BINUNICODE 'sum' MEMOIZE STACK_GLOBAL MEMOIZE
-  const globalOps = Buffer.from("8c086275696c74696e73948c0373756d949394", "hex");
+  return withWasmFunc(Buffer.from(g.literal_sum!.pickle_hex, "hex"), "sum");
+}
+
+/** The int64 values of a little-endian out-of-band frame (the numpy_arg_oob argument's data). */
+function readNumpyOob(frame: Uint8Array): bigint[] {
+  return [...new BigInt64Array(frame.slice().buffer)];
+}
+
+/** A 2026 Task pickle (PROTO 5 + one FRAME) with its `builtins.<name>` func replaced by the dask-wasm reference. */
+function withWasmFunc(pickle: Uint8Array, name: string): Uint8Array {
+  const orig = Buffer.from(pickle);
+  // SHORT_BINUNICODE 'builtins' MEMOIZE SHORT_BINUNICODE <name> MEMOIZE STACK_GLOBAL MEMOIZE
+  const globalOps = Buffer.concat([Buffer.from("8c086275696c74696e73948c", "hex"), Buffer.from([name.length]), Buffer.from(name, "latin1"), Buffer.from("949394", "hex")]);
   const at = orig.indexOf(globalOps);
-  assert.ok(at > 11 && orig.indexOf(globalOps, at + 1) < 0, "literal_sum no longer has one builtins.sum global");
+  assert.ok(at > 11 && orig.indexOf(globalOps, at + 1) < 0, `the pickle no longer has one builtins.${name} global`);
   const ref = Buffer.from("dask-wasm:js:tasks.js#inc", "latin1");
   const body = Buffer.concat([orig.subarray(11, at), Buffer.from([0x8c, ref.length]), ref, Buffer.from([0x94]), orig.subarray(at + globalOps.length)]);
   // PROTO 5, FRAME <u64 body length>, body.
