@@ -92,7 +92,7 @@ export async function launchBrowser(): Promise<VolunteerBrowser> {
             if (last && (last as VolunteerStatus).state === "failed") throw new Error(`tab ${name} failed while waiting for ${what}: ${JSON.stringify(last)}\n${log.join("\n")}`);
             if (Date.now() > deadline) throw new Error(`tab ${name}: ${what} not reached within ${timeoutMs} ms; last status ${JSON.stringify(last)}\n${log.join("\n")}`);
             // Wait for the page's next status post (it posts on change and every 250 ms), not a fixed time.
-            await page.waitForFunction((prev) => JSON.stringify((globalThis as { daskWasmStatus?: unknown }).daskWasmStatus ?? null) !== prev, JSON.stringify(last), { timeout: Math.max(1, deadline - Date.now()), polling: "raf" }).catch(() => {});
+            await page.waitForFunction((prev) => JSON.stringify((globalThis as { daskWasmStatus?: unknown }).daskWasmStatus ?? null) !== prev, JSON.stringify(last), { timeout: Math.max(1, deadline - Date.now()), polling: 50 }).catch(() => {});
           }
         },
       };
