@@ -181,8 +181,10 @@ export class LocalCluster {
 
   /** Debian's dask-scheduler on 127.0.0.1, a free port; resolves with its tcp:// address. */
   async startScheduler(opts: LaunchOptions & { args?: string[] } = {}): Promise<ManagedProcess & { address: string }> {
+    // -I ignores PYTHONPATH: a caller that sets one (a dask source tree) gets -s -P (no user site, no cwd) instead.
+    const isolation = opts.env?.["PYTHONPATH"] ? ["-s", "-P"] : ["-I"];
     const p = this.launch("dask-scheduler", this.python, [
-      "-I", "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
+      ...isolation, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
       "--dashboard-address", "127.0.0.1:0", ...(opts.args ?? []),
     ], opts);
     return this.#ready(p, [/Scheduler at:\s+(tcp:\/\/[0-9.]+:\d+)/], ([m]) => ({ address: m![1]! }));

@@ -33,6 +33,11 @@ export interface LocalClusterOptions {
   python?: string;
   /** Extra dask-scheduler arguments. */
   schedulerArgs?: string[];
+  /**
+   * Extra scheduler environment. A PYTHONPATH here (e.g. a dask 2026.7 source tree) is honoured:
+   * the scheduler then runs with `-s -P` instead of `-I`, which would ignore it.
+   */
+  schedulerEnv?: Record<string, string>;
   /** Worker log sink (default: the worker's own, warnings and errors to stderr). */
   log?: WorkerOptions["log"];
 }
@@ -75,7 +80,7 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
   if (missing !== undefined) throw new ConfigError(`Client.connect() without an address starts a local dask-scheduler, but ${missing}`);
 
   const launcher = new Launcher({ python });
-  const scheduler = await launcher.startScheduler({ args: opts.schedulerArgs ?? [] });
+  const scheduler = await launcher.startScheduler({ args: opts.schedulerArgs ?? [], ...(opts.schedulerEnv ? { env: opts.schedulerEnv } : {}) });
   let schedulerGone = false;
   void scheduler.exited.then(() => (schedulerGone = true));
   const workers = new Set<Worker>();

@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO } from "./env.ts";
-import { startPython, stopAll, type DaskProcess } from "./dask.ts";
+import { startPython, stopAll, type DaskFlavor, type DaskProcess } from "./dask.ts";
 
 /** Overall limit for the worker to register (the 2-core box starts Node + threads in ~1-3 s). */
 const READY_TIMEOUT_MS = 60_000;
@@ -262,8 +262,9 @@ export async function startClientScript(
   script: string,
   config: Record<string, unknown>,
   timeoutMs = 300_000,
+  flavor?: DaskFlavor,
 ): Promise<{ proc: DaskProcess; result: Promise<Record<string, unknown>> }> {
-  const p = await startPython(scriptRunner(script), [JSON.stringify(config)]);
+  const p = await startPython(scriptRunner(script), [JSON.stringify(config)], { flavor });
   const result = new Promise<Record<string, unknown>>((resolve, reject) => {
     const timer = setTimeout(() => {
       void p.stop();
@@ -284,7 +285,7 @@ export async function startClientScript(
   return { proc: p, result };
 }
 
-/** Runs test/python/<script> to completion and returns its RESULT JSON. */
-export async function runClientScript(script: string, config: Record<string, unknown>, timeoutMs?: number): Promise<Record<string, unknown>> {
-  return (await startClientScript(script, config, timeoutMs)).result;
+/** Runs test/python/<script> (with `flavor`'s dask, default 2022.12.1) to completion and returns its RESULT JSON. */
+export async function runClientScript(script: string, config: Record<string, unknown>, timeoutMs?: number, flavor?: DaskFlavor): Promise<Record<string, unknown>> {
+  return (await startClientScript(script, config, timeoutMs, flavor)).result;
 }
