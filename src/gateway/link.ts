@@ -75,8 +75,17 @@ export class GatewayLink {
   async connect(address: ParsedAddress, opts: CommOptions = {}): Promise<Comm> {
     const target = formatAddress(address);
     const channel = this.#channel();
-    await this.#request(channel, encodeMux(MuxType.OPEN, channel, target));
-    return this.#comm(channel, `gateway:${channel}`, target, opts);
+    // Registered before OPEN goes out: a dask listener writes its handshake at once, and that
+    // DATA can be dispatched in the same turn as OPENED (one TCP read, several WS messages),
+    // before this function resumes; it must find the comm, not be dropped as a closed channel's tail.
+    const comm = this.#comm(channel, `gateway:${channel}`, target, opts);
+    try {
+      await this.#request(channel, encodeMux(MuxType.OPEN, channel, target));
+    } catch (e) {
+      this.#comms.delete(channel);
+      throw e;
+    }
+    return comm;
   }
 
   /** Asks the gateway to listen for this worker; resolves with the address it registered. */
