@@ -245,8 +245,16 @@ export class Gateway {
         if (!s) return; // the tail of a channel that closed
         if (!s.write(m.payload)) {
           // The TCP peer is slow: stop reading this worker until the socket drains.
+          // A peer that dies while full never drains: resume on close too, or every other
+          // channel of this worker (its scheduler connection included) would stall for good.
           link.ws.pause();
-          s.once("drain", () => link.ws.resume());
+          const resume = (): void => {
+            s.off("drain", resume);
+            s.off("close", resume);
+            link.ws.resume();
+          };
+          s.once("drain", resume);
+          s.once("close", resume);
         }
         return;
       }

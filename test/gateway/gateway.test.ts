@@ -275,3 +275,39 @@ test("a peer's TCP close reaches the link as the end of that channel only", asyn
   assert.equal(((await sendRecv(keep, { op: "identity" })) as Record<string, unknown>)["type"], "Scheduler");
   assert.equal(link.stats.channelsOpen, 1, "only the scheduler channel is left");
 });
+
+// A regression here is a hang (the identity reply never comes): the deadline makes it a failure.
+test("backpressure: a TCP peer that stops reading and then dies does not leave the worker's link paused", { timeout: 60_000 }, async () => {
+  const link = await openLink();
+  let onAccepted!: (c: Comm) => void;
+  const accepted = new Promise<Comm>((r) => (onAccepted = r));
+  const listener = await link.listen((c) => onAccepted(c));
+  const keep = await schedulerComm(link);
+  const { port } = parseAddress(listener.address);
+  const peer = net.connect({ host: "127.0.0.1", port });
+  cleanup.push(() => peer.destroy());
+  peer.pause(); // a peer that never reads: the gateway's socket fills up
+  await new Promise<void>((r) => peer.once("connect", () => r()));
+  const c = await accepted;
+  // Spy on the gateway's relay socket (the server side of `peer`): the moment its write() says
+  // "full" is the moment the gateway pauses this worker's WebSocket.
+  const write = net.Socket.prototype.write;
+  let onFull!: () => void;
+  const full = new Promise<void>((r) => (onFull = r));
+  net.Socket.prototype.write = function (this: net.Socket, ...args: Parameters<typeof write>) {
+    const ok = write.apply(this, args);
+    if (!ok && this.remotePort === peer.localPort) onFull();
+    return ok;
+  } as typeof write;
+  try {
+    // 64 MiB more than loopback buffers hold, written as DATA over the link.
+    void c.write(new Uint8Array(64 * 1024 * 1024)).catch(() => {});
+    await full;
+  } finally {
+    net.Socket.prototype.write = write;
+  }
+  peer.destroy();
+  // The link's other channel must still work: the gateway resumed reading this worker.
+  const id = (await sendRecv(keep, { op: "identity" })) as Record<string, unknown>;
+  assert.equal(id["type"], "Scheduler");
+});
