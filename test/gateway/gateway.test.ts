@@ -311,3 +311,18 @@ test("backpressure: a TCP peer that stops reading and then dies does not leave t
   const id = (await sendRecv(keep, { op: "identity" })) as Record<string, unknown>;
   assert.equal(id["type"], "Scheduler");
 });
+
+test("many channels at once on one link: 16 concurrent comms to the scheduler each echo their own 1 MiB payload", async () => {
+  const link = await openLink();
+  const comms = await Promise.all(Array.from({ length: 16 }, () => schedulerComm(link)));
+  assert.equal(new Set(comms.map((c) => c.localAddress)).size, 16, "one channel each");
+  const replies = await Promise.all(
+    comms.map(async (c, i) => {
+      const data = new Uint8Array(1024 * 1024).fill(i + 1);
+      data[0] = 255 - i;
+      const back = (await sendRecv(c, { op: "echo", data })) as Uint8Array;
+      return back.length === data.length && back[0] === 255 - i && back.every((b, j) => j === 0 || b === i + 1);
+    }),
+  );
+  assert.deepEqual(replies, comms.map(() => true));
+});
