@@ -177,6 +177,19 @@ describe("live: dask-scheduler --protocol ws", () => {
     }
   });
 
+  test("a 24 MiB echo over ws:// comes back whole (one WS message per frame, both ways)", async () => {
+    const comm = await connect(address);
+    try {
+      const data = new Uint8Array(24 * 1024 * 1024);
+      for (let i = 0; i < data.length; i += 4096) data[i] = (i / 4096) & 0xff;
+      const back = (await sendRecv(comm, { op: "echo", data })) as Uint8Array;
+      assert.equal(back.length, data.length);
+      assert.ok(Buffer.from(back.buffer, back.byteOffset, back.byteLength).equals(data), "same bytes");
+    } finally {
+      await comm.close();
+    }
+  });
+
   test("a Node Worker registered over ws:// (listening on tcp) runs a Python client's dask_wasm.js tasks", async () => {
     const worker = new Worker({ scheduler: address, name: "ws-node", modules: [REPO + "examples/tasks.js"], listenAddress: "tcp://127.0.0.1:0" });
     workers.push(worker);
