@@ -322,12 +322,14 @@ export class Gateway {
     const host = this.options.workerHost ?? this.options.host ?? "127.0.0.1";
     server.once("error", (err) => this.#send(link, encodeMux(MuxType.ERROR, channel, `DASK_ERR_COMM_LISTEN ${err.message}`)));
     server.listen({ host, port: 0 }, () => {
+      // The worker may have left while the bind was in flight: then nobody owns this address,
+      // and it must not join the allowed set (it would stay there, #drop already ran).
+      if (!this.#links.has(link.id)) return void server.close();
       const bound = server.address() as net.AddressInfo;
       link.address = formatAddress({ scheme: "tcp", host: bound.address, port: bound.port });
       // Peers of this worker may now connect to it through us, and it to them.
       this.#knownWorkers.add(link.address);
       this.#log("info", `worker link ${link.id} listens at ${link.address}`);
-      if (!this.#links.has(link.id)) return void server.close();
       this.#send(link, encodeMux(MuxType.LISTENING, channel, link.address));
     });
   }
