@@ -10,7 +10,7 @@
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
 import * as net from "node:net";
-import { connect } from "../../src/comm/registry.ts";
+import { connect, listen } from "../../src/comm/registry.ts";
 import { sendRecv } from "../../src/comm/rpc.ts";
 import { commFromWebSocket, wsFraming, type WebSocketLike } from "../../src/comm/ws.ts";
 import { encodeWsMessages } from "../../src/protocol/frames.ts";
@@ -142,6 +142,15 @@ async function freePort(): Promise<number> {
   await new Promise<void>((r) => s.close(() => r()));
   return port;
 }
+
+test("connect('ws://…') where nothing listens rejects with DASK_ERR_COMM_CONNECT; listening on ws:// is a coded refusal", async () => {
+  const port = await freePort();
+  const e = await connect(`ws://127.0.0.1:${port}`).then(() => null, (x: unknown) => x);
+  assert.ok(e instanceof DaskError, String(e));
+  assert.equal(e.code, "DASK_ERR_COMM_CONNECT");
+  const l = await listen("ws://127.0.0.1:0", () => {}).then(() => null, (x: unknown) => x);
+  assert.ok(l instanceof DaskError && l.code === "DASK_ERR_ADDRESS", String(l));
+});
 
 describe("live: dask-scheduler --protocol ws", () => {
   let scheduler: DaskProcess;
