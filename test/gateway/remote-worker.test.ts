@@ -148,6 +148,34 @@ test("a Python client runs js tasks on it, and data crosses the gateway both way
   assert.deepEqual(r.who_has["remote-consumes"], [remoteAddress]);
 });
 
+test("24 MB arrays cross the gateway both ways (remote -> Python worker, Python worker -> remote)", async () => {
+  const n = 3_000_000;
+  const out = await runPythonClient(
+    scheduler.address,
+    [
+      `sys.path.insert(0, ${JSON.stringify(REPO + "python")})`,
+      "import json, dask_wasm",
+      "import numpy as np",
+      "W = {'wasm': 1}",
+      "P = {'py': 1}",
+      "def py_sum(a):",
+      "    return [type(a).__name__, str(a.dtype), int(a.size), float(a.sum())]",
+      "def py_arange(n):",
+      "    return np.arange(n, dtype='float64')",
+      `big = client.submit(dask_wasm.js('tasks.js#typed'), ${n}, resources=W, key='big-on-remote')`,
+      "seen = client.submit(py_sum, big, resources=P, key='py-sums-big').result()",
+      `arr = client.submit(py_arange, ${n}, resources=P, key='big-on-py')`,
+      "js_total = client.submit(dask_wasm.js('tasks.js#sum'), arr, resources=W, key='remote-sums-big').result()",
+      "print('RESULT ' + json.dumps({'seen': seen, 'js_total': js_total}))",
+    ].join("\n"),
+    { timeoutMs: WAIT_MS },
+  );
+  const r = JSON.parse(out.split("\n").find((l) => l.startsWith("RESULT "))!.slice(7)) as { seen: [string, string, number, number]; js_total: number };
+  // typed(n) = [0, 0.5, 1, ...]: sum = n(n-1)/4; arange(n) sums to n(n-1)/2 (exact in float64 here).
+  assert.deepEqual(r.seen, ["ndarray", "float64", n, (n * (n - 1)) / 4]);
+  assert.equal(r.js_total, (n * (n - 1)) / 2);
+});
+
 test("the gateway going away closes the remote worker: it leaves the scheduler and its process ends by itself", async () => {
   await gateway.close();
   await child.waitFor(/link closed: DASK_ERR_GATEWAY_CLOSED/);
