@@ -5,6 +5,7 @@
 // overall deadline that fails the test with the log tail instead of hanging.
 import { spawn, type ChildProcess } from "node:child_process";
 import { PYTHON } from "./env.ts";
+import { tail, watchOutput } from "./output.ts";
 
 /** Overall limit for a process to print its readiness line (the 2-core CI box needs ~2-5 s). */
 const READY_TIMEOUT_MS = 60_000;
@@ -85,51 +86,15 @@ function childEnv(extra?: Record<string, string>): NodeJS.ProcessEnv {
 function track(name: string, args: string[], env?: Record<string, string>, flavor?: DaskFlavor): DaskProcess {
   const launch = pythonLaunch(flavor);
   const proc = spawn(PYTHON, [...launch.flags, ...args], { env: childEnv({ ...launch.env, ...env }), stdio: ["ignore", "pipe", "pipe"] });
-  let text = "";
-  const waiters: Array<{ pattern: RegExp; resolve: (m: RegExpMatchArray) => void; reject: (e: Error) => void; timer: ReturnType<typeof setTimeout> }> = [];
-  let exited = false;
+  const out = watchOutput(proc, name, READY_TIMEOUT_MS);
   const exitedPromise = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
-  const check = (): void => {
-    for (const w of [...waiters]) {
-      const m = text.match(w.pattern);
-      if (m) {
-        clearTimeout(w.timer);
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(m);
-      }
-    }
-  };
-  const onData = (chunk: Buffer): void => {
-    text += chunk.toString("utf8");
-    check();
-  };
-  proc.stdout!.on("data", onData);
-  proc.stderr!.on("data", onData);
-  proc.once("exit", (code, signal) => {
-    exited = true;
-    for (const w of waiters.splice(0)) {
-      clearTimeout(w.timer);
-      w.reject(new Error(`${name} exited (code ${code}, signal ${signal}) before printing ${w.pattern}:\n${tail(text)}`));
-    }
-  });
   const handle: DaskProcess = {
     proc,
-    log: () => text,
-    waitFor(pattern, timeoutMs = READY_TIMEOUT_MS) {
-      const m = text.match(pattern);
-      if (m) return Promise.resolve(m);
-      if (exited) return Promise.reject(new Error(`${name} has exited; no ${pattern} in:\n${tail(text)}`));
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          waiters.splice(waiters.findIndex((w) => w.timer === timer), 1);
-          reject(new Error(`${name} did not print ${pattern} within ${timeoutMs} ms:\n${tail(text)}`));
-        }, timeoutMs);
-        waiters.push({ pattern, resolve, reject, timer });
-      });
-    },
+    log: out.log,
+    waitFor: out.waitFor,
     async stop(graceMs = KILL_GRACE_MS) {
       running.delete(handle);
-      if (exited || proc.exitCode !== null || proc.signalCode !== null) return;
+      if (out.exited || proc.exitCode !== null || proc.signalCode !== null) return;
       proc.kill("SIGTERM");
       const killer = setTimeout(() => proc.kill("SIGKILL"), graceMs);
       await exitedPromise;
@@ -140,9 +105,6 @@ function track(name: string, args: string[], env?: Record<string, string>, flavo
   return handle;
 }
 
-function tail(text: string, lines = 30): string {
-  return text.split("\n").slice(-lines).join("\n");
-}
 
 /**
  * Starts any Python program (Debian's interpreter, `-I`) as a tracked process, e.g. the

@@ -7,6 +7,7 @@
 // wait has a deadline that fails with the log tail.
 import { spawn, type ChildProcess } from "node:child_process";
 import { REPO } from "./env.ts";
+import { watchOutput } from "./output.ts";
 import { TASKS_JS } from "./wasm-worker.ts";
 
 /** Overall limit for the gateway to bundle the page and listen (esbuild on the 2-core box: ~1-3 s). */
@@ -51,9 +52,6 @@ export interface GatewayProcess {
 
 const running = new Set<GatewayProcess>();
 
-function tail(text: string, lines = 40): string {
-  return text.split("\n").slice(-lines).join("\n");
-}
 
 /** Starts a gateway for `scheduler` and resolves once it serves its page. */
 export async function startGateway(scheduler: string, opts: GatewayOptions = {}): Promise<GatewayProcess> {
@@ -62,43 +60,9 @@ export async function startGateway(scheduler: string, opts: GatewayOptions = {})
   if (opts.resources) args.push("--resources", Object.entries(opts.resources).map(([k, v]) => `${k}=${v}`).join(" "));
   args.push(...(opts.args ?? []));
   const proc = spawn(process.execPath, args, { cwd: REPO, env: process.env, stdio: ["ignore", "pipe", "pipe"] });
-  let text = "";
-  let exited = false;
+  const out = watchOutput(proc, "dask-wasm gateway", READY_TIMEOUT_MS);
+  const waitFor = out.waitFor;
   const exitedPromise = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
-  const waiters: Array<{ pattern: RegExp; resolve: (m: RegExpMatchArray) => void; reject: (e: Error) => void; timer: ReturnType<typeof setTimeout> }> = [];
-  proc.once("exit", (code, signal) => {
-    exited = true;
-    for (const w of waiters.splice(0)) {
-      clearTimeout(w.timer);
-      w.reject(new Error(`dask-wasm gateway exited (code ${code}, signal ${signal}) before printing ${w.pattern}:\n${tail(text)}`));
-    }
-  });
-  const onData = (chunk: Buffer): void => {
-    text += chunk.toString("utf8");
-    for (const w of [...waiters]) {
-      const m = text.match(w.pattern);
-      if (m) {
-        clearTimeout(w.timer);
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(m);
-      }
-    }
-  };
-  proc.stdout!.on("data", onData);
-  proc.stderr!.on("data", onData);
-
-  const waitFor = (pattern: RegExp, timeoutMs = READY_TIMEOUT_MS): Promise<RegExpMatchArray> => {
-    const m = text.match(pattern);
-    if (m) return Promise.resolve(m);
-    if (exited) return Promise.reject(new Error(`dask-wasm gateway has exited; no ${pattern} in:\n${tail(text)}`));
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        waiters.splice(waiters.findIndex((w) => w.timer === timer), 1);
-        reject(new Error(`dask-wasm gateway did not print ${pattern} within ${timeoutMs} ms:\n${tail(text)}`));
-      }, timeoutMs);
-      waiters.push({ pattern, resolve, reject, timer });
-    });
-  };
 
   let url = "";
   const handle: GatewayProcess = {
@@ -106,7 +70,7 @@ export async function startGateway(scheduler: string, opts: GatewayOptions = {})
     get url() {
       return url;
     },
-    log: () => text,
+    log: out.log,
     waitFor,
     async status() {
       const res = await fetch(new URL("/status", url));
@@ -115,7 +79,7 @@ export async function startGateway(scheduler: string, opts: GatewayOptions = {})
     },
     async stop() {
       running.delete(handle);
-      if (exited || proc.exitCode !== null || proc.signalCode !== null) return;
+      if (out.exited || proc.exitCode !== null || proc.signalCode !== null) return;
       proc.kill("SIGTERM");
       const killer = setTimeout(() => proc.kill("SIGKILL"), KILL_GRACE_MS);
       await exitedPromise;

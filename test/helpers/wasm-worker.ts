@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO } from "./env.ts";
+import { tail, watchOutput } from "./output.ts";
 import { startPython, stopAll, type DaskFlavor, type DaskProcess } from "./dask.ts";
 
 /** Overall limit for the worker to register (the 2-core box starts Node + threads in ~1-3 s). */
@@ -96,9 +97,6 @@ export function probeModule(): string {
   return path;
 }
 
-function tail(text: string, lines = 40): string {
-  return text.split("\n").slice(-lines).join("\n");
-}
 
 /** Prometheus text exposition -> name -> value (labels are kept as part of the name). */
 export function parsePrometheus(text: string): Map<string, number> {
@@ -138,45 +136,15 @@ export async function startWasmWorker(scheduler: string, opts: WasmWorkerOptions
   // whose RSS we read is then the worker itself, not a forwarding parent.
   const env = { ...process.env, MALLOC_TRIM_THRESHOLD_: "65536", ...opts.env };
   const proc = spawn(process.execPath, args, { cwd: REPO, env, stdio: ["ignore", "pipe", "pipe"] });
-  let text = "";
+  const out = watchOutput(proc, "dask-wasm worker", READY_TIMEOUT_MS);
+  const waitFor = out.waitFor;
   let status: ExitStatus | null = null;
-  const waiters: Array<{ pattern: RegExp; resolve: (m: RegExpMatchArray) => void; reject: (e: Error) => void; timer: ReturnType<typeof setTimeout> }> = [];
   const exited = new Promise<ExitStatus>((resolve) =>
     proc.once("exit", (code, signal) => {
       status = { code, signal };
-      for (const w of waiters.splice(0)) {
-        clearTimeout(w.timer);
-        w.reject(new Error(`dask-wasm worker exited (code ${code}, signal ${signal}) before printing ${w.pattern}:\n${tail(text)}`));
-      }
       resolve(status);
     }),
   );
-  const onData = (chunk: Buffer): void => {
-    text += chunk.toString("utf8");
-    for (const w of [...waiters]) {
-      const m = text.match(w.pattern);
-      if (m) {
-        clearTimeout(w.timer);
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(m);
-      }
-    }
-  };
-  proc.stdout!.on("data", onData);
-  proc.stderr!.on("data", onData);
-
-  const waitFor = (pattern: RegExp, timeoutMs = READY_TIMEOUT_MS): Promise<RegExpMatchArray> => {
-    const m = text.match(pattern);
-    if (m) return Promise.resolve(m);
-    if (status) return Promise.reject(new Error(`dask-wasm worker has exited; no ${pattern} in:\n${tail(text)}`));
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        waiters.splice(waiters.findIndex((w) => w.timer === timer), 1);
-        reject(new Error(`dask-wasm worker did not print ${pattern} within ${timeoutMs} ms:\n${tail(text)}`));
-      }, timeoutMs);
-      waiters.push({ pattern, resolve, reject, timer });
-    });
-  };
 
   const stop = async (signal: NodeJS.Signals = "SIGTERM", graceMs = KILL_GRACE_MS): Promise<ExitStatus> => {
     running.delete(handle);
@@ -199,7 +167,7 @@ export async function startWasmWorker(scheduler: string, opts: WasmWorkerOptions
     get dashboard() {
       return dashboard;
     },
-    log: () => text,
+    log: out.log,
     waitFor,
     async metrics() {
       const res = await fetch(dashboard + "/metrics");
