@@ -75,6 +75,8 @@ interface WorkerLink {
 }
 
 const DEFAULT_HIGH_WATER = 8 * 1024 * 1024;
+/** Shortest time between two `identity` lookups (a new worker is usually known within one heartbeat). */
+const IDENTITY_INTERVAL_MS = 250;
 
 export class Gateway {
   readonly options: Readonly<GatewayOptions>;
@@ -83,6 +85,8 @@ export class Gateway {
   #links = new Map<number, WorkerLink>();
   #nextId = 1;
   #knownWorkers = new Set<string>();
+  /** The scheduler `identity` lookup in flight or done less than IDENTITY_INTERVAL_MS ago. */
+  #lookup: { promise: Promise<void>; startedAt: number } | undefined;
   #url = "";
   #log: NonNullable<GatewayOptions["log"]>;
   #schedulerAddress: string;
@@ -352,7 +356,29 @@ export class Gateway {
   /** The scheduler, a worker it lists, or one of ours. */
   async #allowed(address: string): Promise<boolean> {
     if (address === this.#schedulerAddress || this.#knownWorkers.has(address)) return true;
-    // A new peer address: ask the scheduler who its workers are now.
+    // A new peer address: ask the scheduler who its workers are now. Concurrent OPENs share one
+    // lookup, and lookups are at most one per IDENTITY_INTERVAL_MS, so a client that OPENs
+    // random addresses cannot turn the gateway into a flood of scheduler connections. Only a
+    // lookup that started after this request can refuse it (the worker may have just joined).
+    const asked = Date.now();
+    for (;;) {
+      if (!this.#lookup) {
+        const startedAt = Date.now();
+        const promise = this.#refreshWorkers().finally(() => {
+          const t = setTimeout(() => (this.#lookup = undefined), IDENTITY_INTERVAL_MS);
+          t.unref?.();
+        });
+        this.#lookup = { promise, startedAt };
+      }
+      const { promise, startedAt } = this.#lookup;
+      await promise;
+      if (this.#knownWorkers.has(address)) return true;
+      if (startedAt >= asked) return false;
+      await new Promise((r) => setTimeout(r, IDENTITY_INTERVAL_MS));
+    }
+  }
+
+  async #refreshWorkers(): Promise<void> {
     try {
       const comm = await connect(this.#schedulerAddress, { timeoutMs: 10_000 });
       try {
@@ -366,8 +392,8 @@ export class Gateway {
     } catch (e) {
       this.#log("warning", `could not ask the scheduler for its workers: ${(e as Error).message}`);
     }
-    return this.#knownWorkers.has(address);
   }
+
 }
 
 function toBytes(data: RawData): Uint8Array {
