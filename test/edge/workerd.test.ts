@@ -2,8 +2,9 @@
 // `dask-wasm edge-bundle`, config edge/workerd.capnp), joins a real Debian dask-scheduler through
 // the gateway, and executes a Python client's tasks: allow-listed JS exports, a deployed Wasm
 // module sent as data (matched by hash, never compiled at run time), and data moving both ways
-// with a Python worker. A module it was not deployed with is refused with a coded error; /stop
-// makes it leave, the scheduler removes it and the gateway frees its address.
+// with a Python worker and with a browser tab on the same gateway, all for one Python client. A
+// module it was not deployed with is refused with a coded error; /stop makes it leave, the
+// scheduler removes it and the gateway frees its address.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
@@ -13,7 +14,8 @@ import { REPO } from "../helpers/env.ts";
 import { runPythonClient, startPythonWorker, startScheduler, stopAll, type Scheduler } from "../helpers/dask.ts";
 import { PYTHON_DIR, TASKS_JS, TASKS_WASM } from "../helpers/wasm-worker.ts";
 import { Gateway } from "../../src/gateway/gateway.node.ts";
-import { bundleEdge } from "../../src/gateway/bundle.node.ts";
+import { buildVolunteerAssets, bundleEdge } from "../../src/gateway/bundle.node.ts";
+import { closeBrowsers, launchBrowser } from "../helpers/browser.ts";
 
 const DEADLINE_MS = 60_000;
 
@@ -70,8 +72,12 @@ before(async () => {
   await bundleEdge({ modules: [TASKS_JS], wasmModules: [TASKS_WASM], resources: { wasm: 1, edge: 1 } });
   scheduler = await startScheduler();
   await startPythonWorker(scheduler.address, { name: "py-1", resources: { py: 1 } });
-  gateway = new Gateway({ scheduler: scheduler.address, log: () => {} });
+  // The same gateway serves a volunteer tab too: one client, tab + edge + Python workers.
+  const assets = await buildVolunteerAssets({ modules: [TASKS_JS], resources: { wasm: 1, browser: 1 } });
+  gateway = new Gateway({ scheduler: scheduler.address, assets, log: () => {} });
   const gatewayUrl = await gateway.start();
+  const browser = await launchBrowser();
+  await browser.openTab(gatewayUrl, "tab-e");
   const port = await freePort();
   workerd = spawn(REPO + "node_modules/.bin/workerd", ["serve", REPO + "edge/workerd.capnp", "--socket-addr", `http=127.0.0.1:${port}`], { stdio: ["ignore", "pipe", "pipe"] });
   workerd.stdout!.on("data", (c: Buffer) => (workerdLog += c.toString()));
@@ -92,6 +98,7 @@ after(async () => {
     workerd.kill("SIGTERM");
     await exited;
   }
+  await closeBrowsers();
   await gateway?.close();
   await stopAll();
 });
@@ -119,6 +126,12 @@ pyval = client.submit(lambda: 41, resources={"py": 1})
 back = client.submit(dask_wasm.js("tasks.js#inc"), pyval, resources={"edge": 1})
 out["edge_from_py"] = back.result()
 out["edge_from_py_where"] = list(client.who_has([back]).values())[0]
+# and with the browser tab on the same gateway: tab <- edge, edge <- tab
+tab_task = client.submit(dask_wasm.js("tasks.js#inc"), held, resources={"browser": 1})
+edge_task = client.submit(dask_wasm.js("tasks.js#double"), tab_task, resources={"edge": 1})
+out["tab_edge"] = [tab_task.result(), edge_task.result()]
+out["tab_edge_where"] = [list(client.who_has([f]).values())[0] for f in (tab_task, edge_task)]
+out["tab"] = [a for a, w in client.scheduler_info()["workers"].items() if w.get("name") == "tab-e"]
 # a module this edge worker was not deployed with: refused, and the worker keeps working
 other = client.scatter(open(${JSON.stringify(coreWasm)}, "rb").read(), workers=edge)
 try:
@@ -138,7 +151,8 @@ test("workerd joins through the gateway and runs JS exports and deployed Wasm fo
   const edge = r.edge as string[];
   assert.equal(edge.length, 1, "the scheduler lists exactly one worker named edge-1");
   const address = edge[0]!;
-  assert.deepEqual(gateway.workers().map((w) => w.address), [address], "its address is the one the gateway listens on");
+  const tab = (r.tab as string[])[0]!;
+  assert.deepEqual(gateway.workers().map((w) => w.address).sort(), [address, tab].sort(), "edge and tab: the addresses the gateway listens on");
   assert.deepEqual(r.edge_resources, { wasm: 1, edge: 1 });
   assert.deepEqual(r.incs, Array.from({ length: 100 }, (_, i) => i + 1));
   assert.deepEqual(r.inc_where, [address]);
@@ -146,15 +160,22 @@ test("workerd joins through the gateway and runs JS exports and deployed Wasm fo
   assert.equal(r.py_from_edge, 42.5, "a Python task read the edge worker's value through the gateway");
   assert.equal(r.edge_from_py, 42, "the edge worker fetched the Python worker's value");
   assert.deepEqual(r.edge_from_py_where, [address]);
+  assert.deepEqual(r.tab_edge, [43, 86], "tab read the edge's value, edge read the tab's");
+  const [tabHolders, edgeHolders] = r.tab_edge_where as string[][];
+  assert.ok(tabHolders!.includes(tab), `the tab ran the first task: ${tabHolders}`);
+  assert.deepEqual(edgeHolders, [address], "the edge ran the second");
   assert.match(String(r.refused), /cannot compile modules at run time/);
   assert.equal(r.after, 2, "the edge worker keeps working after the refusal");
-  // The edge worker's own report agrees: 100 + 50 + 2 + 1 tasks ran, one failed.
-  const s = await until("a status line counting every task", () => (Number(last()?.tasksRun) >= 154 ? last() : undefined));
-  assert.equal(s.tasksRun, 154);
+  // The edge worker's own report agrees: 100 + 50 + 3 + 1 + 1 tasks ran, one failed.
+  const s = await until("a status line counting every task", () => (Number(last()?.tasksRun) >= 155 ? last() : undefined));
+  assert.equal(s.tasksRun, 155);
   assert.equal(s.tasksFailed, 1);
 });
 
 test("/stop: the edge worker leaves, the scheduler removes it, the gateway frees its address", async () => {
+  const before = gateway.workers().map((w) => w.address);
+  await closeBrowsers();
+  await until("the tab's worker gone", () => (gateway.workers().length === before.length - 1 ? true : undefined));
   const address = gateway.workers()[0]!.address;
   const res = await fetch(`${edgeUrl}/stop`);
   assert.equal(res.status, 200);
