@@ -79,11 +79,30 @@ export class GatewayLink {
     // DATA can be dispatched in the same turn as OPENED (one TCP read, several WS messages),
     // before this function resumes; it must find the comm, not be dropped as a closed channel's tail.
     const comm = this.#comm(channel, `gateway:${channel}`, target, opts);
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      await this.#request(channel, encodeMux(MuxType.OPEN, channel, target));
+      const opened = this.#request(channel, encodeMux(MuxType.OPEN, channel, target));
+      if (opts.timeoutMs === undefined) {
+        await opened;
+      } else {
+        // Our own deadline (the registry's cannot abort a comm it never received): give the
+        // channel up; a late OPENED is answered with CLOSE, so the gateway drops the socket.
+        await Promise.race([
+          opened,
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => {
+              this.#pending.delete(channel);
+              this.#closeChannel(channel, "connect timed out");
+              reject(new CommError("DASK_ERR_COMM_TIMEOUT", `gateway: opening ${target} did not finish within ${opts.timeoutMs} ms`));
+            }, opts.timeoutMs);
+          }),
+        ]);
+      }
     } catch (e) {
       this.#comms.delete(channel);
       throw e;
+    } finally {
+      clearTimeout(timer);
     }
     return comm;
   }
@@ -184,6 +203,8 @@ export class GatewayLink {
         case MuxType.LISTENING: {
           const p = this.#pending.get(m.channel);
           this.#pending.delete(m.channel);
+          // OPENED for a channel we gave up on (timed out): the gateway must drop that socket.
+          if (!p && m.type === MuxType.OPENED && !this.#comms.has(m.channel)) this.#send(encodeMux(MuxType.CLOSE, m.channel, "not wanted"));
           p?.resolve(m.payload);
           return;
         }

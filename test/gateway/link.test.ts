@@ -188,3 +188,26 @@ test("the WebSocket closing ends every channel with DASK_ERR_GATEWAY_CLOSED; wri
   await assert.rejects(comm.write({ op: "x" }), DaskError);
   assert.equal(link.stats.channelsOpen, 0);
 });
+
+test("a connect that times out gives its channel up: DASK_ERR_COMM_TIMEOUT, CLOSE sent, and a late OPENED is answered with CLOSE", async () => {
+  const { link, ws } = await fakeLink();
+  const connecting = link.connect(parseAddress("tcp://10.0.0.9:1"), { timeoutMs: 20 });
+  const [open] = await ws.sentCount(1);
+  await assert.rejects(connecting, (e) => codeOf(e) === "DASK_ERR_COMM_TIMEOUT");
+  const [, close] = await ws.sentCount(2);
+  assert.equal(close!.type, MuxType.CLOSE);
+  assert.equal(close!.channel, open!.channel);
+  // The gateway's socket connected after all: the link does not want it.
+  ws.deliver(encodeMux(MuxType.OPENED, open!.channel));
+  const [, , again] = await ws.sentCount(3);
+  assert.equal(again!.type, MuxType.CLOSE);
+  assert.equal(again!.channel, open!.channel);
+  assert.equal(link.stats.channelsOpen, 0);
+  // The link itself is fine: another connect still works.
+  const next = link.connect(parseAddress("tcp://10.0.0.9:2"));
+  const [, , , open2] = await ws.sentCount(4);
+  ws.deliver(encodeMux(MuxType.OPENED, open2!.channel));
+  const comm = await next;
+  assert.equal(comm.closed, false);
+  link.close();
+});
