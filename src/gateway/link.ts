@@ -19,6 +19,9 @@ import { decodeMux, encodeMux, MuxType, muxText, muxTypeName } from "./mux.ts";
 
 /** Largest DATA payload this side sends (the gateway accepts WS messages up to 64 MiB). */
 export const MAX_DATA_BYTES = 1024 * 1024;
+/** Bytes queued on the WebSocket above which channel writes wait. */
+export const HIGH_WATER_BYTES = 8 * 1024 * 1024;
+const DRAIN_POLL_MS = 2;
 
 interface Pending {
   resolve: (payload: Uint8Array) => void;
@@ -149,6 +152,16 @@ export class GatewayLink {
     });
   }
 
+  /**
+   * Backpressure: while the WebSocket has more than HIGH_WATER_BYTES queued, writers wait (the
+   * platform WebSocket has no drain event, so its queue is polled). A runtime that does not
+   * report bufferedAmount (0/undefined) never waits.
+   */
+  async #drained(): Promise<void> {
+    const ws = this.#ws as { bufferedAmount?: number };
+    while (!this.#isClosed && (ws.bufferedAmount ?? 0) > HIGH_WATER_BYTES) await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
+  }
+
   #send(message: Uint8Array): void {
     this.#stats.bytesOut += message.length;
     this.#ws.send(message);
@@ -162,7 +175,10 @@ export class GatewayLink {
           // Bounded DATA messages: a 100 MB frame must not become one WS message (the gateway's
           // per-message limit) nor hold up every other channel behind it.
           for (const c of chunks) {
-            for (let at = 0; at < c.length; at += MAX_DATA_BYTES) this.#send(encodeMux(MuxType.DATA, channel, c.subarray(at, at + MAX_DATA_BYTES)));
+            for (let at = 0; at < c.length; at += MAX_DATA_BYTES) {
+              this.#send(encodeMux(MuxType.DATA, channel, c.subarray(at, at + MAX_DATA_BYTES)));
+              await this.#drained();
+            }
           }
         },
         end: () => this.#closeChannel(channel, ""),

@@ -211,3 +211,35 @@ test("a connect that times out gives its channel up: DASK_ERR_COMM_TIMEOUT, CLOS
   assert.equal(comm.closed, false);
   link.close();
 });
+
+test("backpressure: a channel write waits while the WebSocket has more than 8 MiB queued, then finishes", async () => {
+  const { link, ws } = await fakeLink();
+  const connecting = link.connect(parseAddress("tcp://10.0.0.3:1"));
+  const [open] = await ws.sentCount(1);
+  ws.deliver(encodeMux(MuxType.OPENED, open!.channel));
+  const comm = await connecting;
+  const queued = ws as unknown as { bufferedAmount: number };
+  queued.bufferedAmount = 9 * 1024 * 1024;
+  let done = false;
+  // 3 MiB of payload: at least three DATA messages of <= 1 MiB.
+  const writing = comm.write({ op: "big", data: new Uint8Array(3 * 1024 * 1024) }).then(() => (done = true));
+  await ws.sentCount(2);
+  // Give the writer several poll periods: it must still be waiting after its first chunk.
+  for (let i = 0; i < 10; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(done, false);
+  assert.equal(ws.sent.filter((m) => m.type === MuxType.DATA).length, 1);
+  queued.bufferedAmount = 0;
+  await writing;
+  const data = ws.sent.filter((m) => m.type === MuxType.DATA);
+  assert.ok(data.length >= 4, `${data.length} DATA messages`);
+  assert.ok(data.every((m) => m.payload.length <= 1024 * 1024));
+  // The bytes reassemble into the dask message that was written.
+  const reader = new FrameReader();
+  for (const m of data) reader.push(m.payload.slice());
+  const frames = reader.next();
+  assert.ok(frames);
+  const msg = decode(frames[0]!) as { op: string; data: Uint8Array };
+  assert.equal(msg.op, "big");
+  assert.equal(msg.data.length, 3 * 1024 * 1024);
+  link.close();
+});
