@@ -72,9 +72,13 @@ interface WorkerLink {
   nextChannel: number; // ours are even
   connectedAt: number;
   paused: boolean;
+  /** TCP peers whose buffers are over SOCKET_BUFFER_BYTES: reading this worker waits for them. */
+  slowSockets: Set<net.Socket>;
 }
 
 const DEFAULT_HIGH_WATER = 8 * 1024 * 1024;
+/** What one TCP peer may have waiting in its socket before the gateway stops reading its worker. */
+const SOCKET_BUFFER_BYTES = 32 * 1024 * 1024;
 /** Shortest time between two `identity` lookups (a new worker is usually known within one heartbeat). */
 const IDENTITY_INTERVAL_MS = 250;
 
@@ -194,7 +198,7 @@ export class Gateway {
   // --- worker links -------------------------------------------------------------------------
 
   #accept(ws: WebSocket, remote: string): void {
-    const link: WorkerLink = { id: this.#nextId++, ws, remote, sockets: new Map(), listener: undefined, address: "", nextChannel: 2, connectedAt: Date.now() / 1000, paused: false };
+    const link: WorkerLink = { id: this.#nextId++, ws, remote, sockets: new Map(), listener: undefined, address: "", nextChannel: 2, connectedAt: Date.now() / 1000, paused: false, slowSockets: new Set() };
     this.#links.set(link.id, link);
     this.#log("info", `worker link ${link.id} from ${remote}`);
     ws.on("message", (data: RawData, isBinary: boolean) => {
@@ -247,18 +251,22 @@ export class Gateway {
       case MuxType.DATA: {
         const s = link.sockets.get(m.channel);
         if (!s) return; // the tail of a channel that closed
-        if (!s.write(m.payload)) {
-          // The TCP peer is slow: stop reading this worker until the socket drains.
-          // A peer that dies while full never drains: resume on close too, or every other
-          // channel of this worker (its scheduler connection included) would stall for good.
+        s.write(m.payload);
+        // A slow TCP peer first gets a buffer of its own (so one slow reader does not stall the
+        // worker's other channels, its scheduler stream included); only past SOCKET_BUFFER_BYTES
+        // does the gateway stop reading this worker until that socket drains. A peer that dies
+        // while full never drains: close resumes too, or the link would stall for good.
+        if (s.writableLength > SOCKET_BUFFER_BYTES && !link.slowSockets.has(s)) {
+          link.slowSockets.add(s);
           link.ws.pause();
           const resume = (): void => {
             s.off("drain", resume);
             s.off("close", resume);
-            link.ws.resume();
+            link.slowSockets.delete(s);
+            if (link.slowSockets.size === 0) link.ws.resume();
           };
-          s.once("drain", resume);
-          s.once("close", resume);
+          s.on("drain", resume);
+          s.on("close", resume);
         }
         return;
       }

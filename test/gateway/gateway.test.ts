@@ -312,6 +312,26 @@ test("backpressure: a TCP peer that stops reading and then dies does not leave t
   assert.equal(id["type"], "Scheduler");
 });
 
+test("a TCP peer that stops reading does not stall the worker's other channels while its buffer is under the cap", { timeout: 60_000 }, async () => {
+  const link = await openLink();
+  let onAccepted!: (c: Comm) => void;
+  const accepted = new Promise<Comm>((r) => (onAccepted = r));
+  const listener = await link.listen((c) => onAccepted(c));
+  const keep = await schedulerComm(link);
+  const { port } = parseAddress(listener.address);
+  const peer = net.connect({ host: "127.0.0.1", port });
+  cleanup.push(() => peer.destroy());
+  peer.pause(); // never reads
+  await new Promise<void>((r) => peer.once("connect", () => r()));
+  const c = await accepted;
+  // 16 MiB towards a peer that reads nothing: more than loopback buffers hold, less than the cap.
+  const writing = c.write(new Uint8Array(16 * 1024 * 1024));
+  await writing; // the link handed it all to its WebSocket
+  // The scheduler channel of the same worker still answers, several times over.
+  for (let i = 0; i < 3; i++) assert.equal(((await sendRecv(keep, { op: "identity" })) as Record<string, unknown>)["type"], "Scheduler");
+  peer.destroy();
+});
+
 test("many channels at once on one link: 16 concurrent comms to the scheduler each echo their own 1 MiB payload", async () => {
   const link = await openLink();
   const comms = await Promise.all(Array.from({ length: 16 }, () => schedulerComm(link)));
