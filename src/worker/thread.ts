@@ -48,6 +48,8 @@ export type ThreadReply =
   | { t: "done"; id: number; ok: false; typeName: string; message: string; stack: string; code?: string; start: number; stop: number; trap: boolean };
 
 const SELF = import.meta.url;
+/** The shared runner's frames (runTaskCall, WasmInstances.call) are ours too, not the task's. */
+const RUNNER = new URL("./task-runner.ts", import.meta.url).href;
 
 /**
  * The task's part of a V8 stack: frames below the task (this file's dispatch, Node internals)
@@ -56,7 +58,7 @@ const SELF = import.meta.url;
 function taskStack(stack: string): string {
   return stack
     .split("\n")
-    .filter((line) => !line.includes(SELF) && !line.includes("(node:internal/") && !/^\s+at node:internal\//.test(line))
+    .filter((line) => !line.includes(SELF) && !line.includes(RUNNER) && !line.includes("(node:internal/") && !/^\s+at node:internal\//.test(line))
     .join("\n");
 }
 

@@ -70,7 +70,7 @@ describe("executor with 2 threads", () => {
     assert.equal(e.typeName, "Error");
     assert.equal(e.message, "boom 42");
     assert.match(e.stack, /at fail \(file:\/\/.*examples\/tasks\.js:\d+:\d+\)/);
-    assert.doesNotMatch(e.stack, /thread\.ts|node:internal/, "executor frames are cut");
+    assert.doesNotMatch(e.stack, /thread\.ts|task-runner\.ts|node:internal/, "executor frames are cut");
     assert.ok(e.thread >= 0 && e.thread < 2);
     const t = err(await ex.run(js("failType", ["bad type"])));
     assert.equal(t.typeName, "TypeError");
