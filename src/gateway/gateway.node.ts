@@ -78,7 +78,7 @@ interface WorkerLink {
 
 const DEFAULT_HIGH_WATER = 8 * 1024 * 1024;
 /** What one TCP peer may have waiting in its socket before the gateway stops reading its worker. */
-const SOCKET_BUFFER_BYTES = 32 * 1024 * 1024;
+export const SOCKET_BUFFER_BYTES = 32 * 1024 * 1024;
 /** Shortest time between two `identity` lookups (a new worker is usually known within one heartbeat). */
 const IDENTITY_INTERVAL_MS = 250;
 

@@ -10,7 +10,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import * as net from "node:net";
 import { WebSocket as WsClient } from "ws";
-import { Gateway } from "../../src/gateway/gateway.node.ts";
+import { Gateway, SOCKET_BUFFER_BYTES } from "../../src/gateway/gateway.node.ts";
 import { GatewayLink } from "../../src/gateway/link.ts";
 import { encodeMux, MuxType, decodeMux, muxText } from "../../src/gateway/mux.ts";
 import { parseAddress } from "../../src/comm/address.ts";
@@ -74,6 +74,26 @@ async function schedulerComm(link: GatewayLink): Promise<Comm> {
   cleanup.push(() => comm.abort());
   await exchangeHandshake(comm);
   return comm;
+}
+
+/**
+ * A link with a scheduler comm (`keep`) and one raw TCP peer connected to the link's registered
+ * address; `c` is that peer's comm as the link accepted it. `paused`: the peer never reads.
+ */
+async function linkWithPeer(opts: { paused?: boolean } = {}): Promise<{ link: GatewayLink; keep: Comm; peer: net.Socket; c: Comm }> {
+  const link = await openLink();
+  let onAccepted!: (c: Comm) => void;
+  const accepted = new Promise<Comm>((r) => (onAccepted = r));
+  const listener = await link.listen((c) => onAccepted(c));
+  const keep = await schedulerComm(link);
+  const { port } = parseAddress(listener.address);
+  const peer = net.connect({ host: "127.0.0.1", port });
+  cleanup.push(() => peer.destroy());
+  if (opts.paused) {
+    peer.pause();
+    await new Promise<void>((r) => peer.once("connect", () => r()));
+  }
+  return { link, keep, peer, c: await accepted };
 }
 
 async function status(): Promise<{ scheduler: string; workers: Array<{ id: number; address: string; channels: number }> }> {
@@ -260,15 +280,7 @@ test("a malformed message (3 bytes, type 99, a text message, a gateway-only type
 });
 
 test("a peer's TCP close reaches the link as the end of that channel only", async () => {
-  const link = await openLink();
-  let onAccepted!: (c: Comm) => void;
-  const accepted = new Promise<Comm>((r) => (onAccepted = r));
-  const listener = await link.listen((c) => onAccepted(c));
-  const keep = await schedulerComm(link);
-  const { port } = parseAddress(listener.address);
-  const peer = net.connect({ host: "127.0.0.1", port });
-  cleanup.push(() => peer.destroy());
-  const c = await accepted;
+  const { link, keep, peer, c } = await linkWithPeer();
   const read = c.read();
   peer.end();
   await assert.rejects(read, (e: unknown) => codeOf(e) === "DASK_ERR_COMM_CLOSED");
@@ -278,29 +290,20 @@ test("a peer's TCP close reaches the link as the end of that channel only", asyn
 
 // A regression here is a hang (the identity reply never comes): the deadline makes it a failure.
 test("backpressure: a TCP peer that stops reading and then dies does not leave the worker's link paused", { timeout: 60_000 }, async () => {
-  const link = await openLink();
-  let onAccepted!: (c: Comm) => void;
-  const accepted = new Promise<Comm>((r) => (onAccepted = r));
-  const listener = await link.listen((c) => onAccepted(c));
-  const keep = await schedulerComm(link);
-  const { port } = parseAddress(listener.address);
-  const peer = net.connect({ host: "127.0.0.1", port });
-  cleanup.push(() => peer.destroy());
-  peer.pause(); // a peer that never reads: the gateway's socket fills up
-  await new Promise<void>((r) => peer.once("connect", () => r()));
-  const c = await accepted;
-  // Spy on the gateway's relay socket (the server side of `peer`): the moment its write() says
-  // "full" is the moment the gateway pauses this worker's WebSocket.
+  // A peer that never reads: the gateway's socket fills up.
+  const { keep, peer, c } = await linkWithPeer({ paused: true });
+  // Spy on the gateway's relay socket (the server side of `peer`): the moment its buffer passes
+  // SOCKET_BUFFER_BYTES is the moment the gateway pauses this worker's WebSocket.
   const write = net.Socket.prototype.write;
   let onFull!: () => void;
   const full = new Promise<void>((r) => (onFull = r));
   net.Socket.prototype.write = function (this: net.Socket, ...args: Parameters<typeof write>) {
     const ok = write.apply(this, args);
-    if (!ok && this.remotePort === peer.localPort) onFull();
+    if (this.remotePort === peer.localPort && this.writableLength > SOCKET_BUFFER_BYTES) onFull();
     return ok;
   } as typeof write;
   try {
-    // 64 MiB more than loopback buffers hold, written as DATA over the link.
+    // 64 MiB: more than loopback buffers and SOCKET_BUFFER_BYTES hold, written as DATA over the link.
     void c.write(new Uint8Array(64 * 1024 * 1024)).catch(() => {});
     await full;
   } finally {
@@ -313,17 +316,7 @@ test("backpressure: a TCP peer that stops reading and then dies does not leave t
 });
 
 test("a TCP peer that stops reading does not stall the worker's other channels while its buffer is under the cap", { timeout: 60_000 }, async () => {
-  const link = await openLink();
-  let onAccepted!: (c: Comm) => void;
-  const accepted = new Promise<Comm>((r) => (onAccepted = r));
-  const listener = await link.listen((c) => onAccepted(c));
-  const keep = await schedulerComm(link);
-  const { port } = parseAddress(listener.address);
-  const peer = net.connect({ host: "127.0.0.1", port });
-  cleanup.push(() => peer.destroy());
-  peer.pause(); // never reads
-  await new Promise<void>((r) => peer.once("connect", () => r()));
-  const c = await accepted;
+  const { keep, peer, c } = await linkWithPeer({ paused: true });
   // 16 MiB towards a peer that reads nothing: more than loopback buffers hold, less than the cap.
   const writing = c.write(new Uint8Array(16 * 1024 * 1024));
   await writing; // the link handed it all to its WebSocket
