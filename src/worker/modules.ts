@@ -12,7 +12,7 @@ import { createHash } from "node:crypto";
 import { basename, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { ConfigError, DaskError } from "../errors.ts";
-import type { Registry } from "./task-runner.ts";
+import { registryFromNamespaces, type Registry } from "./task-runner.ts";
 
 /** "basename#export" -> exported function (task-runner.ts, platform-neutral). */
 export type { Registry } from "./task-runner.ts";
@@ -34,7 +34,7 @@ export function moduleBasename(url: string): string {
  * are refused (a task reference would be ambiguous). Non-function exports are not callable.
  */
 export async function loadModules(urls: readonly string[]): Promise<Registry> {
-  const reg = new Map<string, (...args: unknown[]) => unknown>();
+  const namespaces: Record<string, Record<string, unknown>> = {};
   const seen = new Map<string, string>();
   for (const url of urls) {
     const base = moduleBasename(url);
@@ -47,11 +47,10 @@ export async function loadModules(urls: readonly string[]): Promise<Registry> {
     } catch (e) {
       throw new DaskError("DASK_ERR_MODULE_LOAD", `cannot load module ${url}: ${(e as Error).message}`, { cause: e });
     }
-    for (const [name, value] of Object.entries(ns)) {
-      if (typeof value === "function") reg.set(`${base}#${name}`, value as (...args: unknown[]) => unknown);
-    }
+    namespaces[base] = ns;
   }
-  return reg;
+  // Indexed as the bundled runtimes index theirs (browser page, workerd entry).
+  return registryFromNamespaces(namespaces);
 }
 
 /** Content hash of Wasm bytes: the cache key in the main thread and in every thread. */

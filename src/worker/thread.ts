@@ -21,7 +21,7 @@ import { loadModules } from "./modules.ts";
 import { fromClone, toClone } from "./clone.ts";
 import { gcFunction } from "../runtime/gc.node.ts";
 import type { FunctionSpec } from "./run-spec.ts";
-import { errorFields as fieldsOf, nowSeconds, runTaskCall, SourceCache, WasmInstances, type RunContext } from "./task-runner.ts";
+import { errorFields as fieldsOf, nowSeconds, runTaskCall, SourceCache, stopAfter, WasmInstances, type RunContext } from "./task-runner.ts";
 
 /** Thread configuration (set by the executor). */
 export interface ThreadData {
@@ -62,7 +62,6 @@ function taskStack(stack: string): string {
     .join("\n");
 }
 
-const now = nowSeconds;
 const errorFields = (e: unknown): ReturnType<typeof fieldsOf> => fieldsOf(e, taskStack);
 
 async function main(): Promise<void> {
@@ -83,25 +82,25 @@ async function main(): Promise<void> {
     // The worker released a lot of memory: collect this thread's garbage too (runtime/gc.node.ts).
     if (call.t === "gc") return void gcFunction()?.();
     void (async () => {
-      const start = now();
+      const start = nowSeconds();
       let reply: ThreadReply;
       try {
         // The executor posts a module once per thread; later calls carry only its hash.
         if (call.wasm?.module) ctx.wasm.add(call.wasm.hash, call.wasm.module);
         const value = await runTaskCall(ctx, call.fn, fromClone(call.args) as unknown[], fromClone(call.kwargs) as Record<string, unknown>, call.wasm?.hash);
-        reply = { t: "done", id: call.id, ok: true, value: toClone(value), start, stop: now() };
+        reply = { t: "done", id: call.id, ok: true, value: toClone(value), start, stop: stopAfter(start) };
         // Throws DataCloneError for a value structured clone refuses (a function, a
         // symbol…): caught below like a throw of the task itself.
         port.postMessage(reply);
         return;
       } catch (e) {
-        reply = { t: "done", id: call.id, ok: false, ...errorFields(e), start, stop: now(), trap: e instanceof WebAssembly.RuntimeError && call.fn.kind === "wasm" };
+        reply = { t: "done", id: call.id, ok: false, ...errorFields(e), start, stop: stopAfter(start), trap: e instanceof WebAssembly.RuntimeError && call.fn.kind === "wasm" };
       }
       try {
         port.postMessage(reply);
       } catch (e) {
         // Error replies hold strings and numbers only; this is a last guard, not a path.
-        port.postMessage({ t: "done", id: call.id, ok: false, ...errorFields(e), start, stop: now(), trap: false } satisfies ThreadReply);
+        port.postMessage({ t: "done", id: call.id, ok: false, ...errorFields(e), start, stop: stopAfter(start), trap: false } satisfies ThreadReply);
       }
     })();
   });

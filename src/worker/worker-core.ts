@@ -2,8 +2,8 @@
 // socket, timer, thread and byte, and nothing else. Platform-neutral: what differs between Node,
 // a browser's Web Worker and workerd (the executor, disk spill, host facts, GC) comes in as a
 // WorkerPlatform; worker.ts is the Node one, src/browser/ and src/edge/ build theirs. Transports
-// come from the comm registry (tcp on Node, the gateway's channels in tabs and edges). Decisions are the pure WorkerState's
-// (state.ts): each scheduler message becomes an event, `handleStimulus` answers with
+// come from the comm registry (tcp on Node, the gateway's channels in tabs and edges).
+// Decisions are the pure WorkerState's (state.ts): each scheduler message becomes an event, `handleStimulus` answers with
 // instructions, and this file runs them and feeds every outcome back as another event —
 // failures included (worker.py gather_dep maps busy / network / anything else to three events).
 // Nothing thrown while running an instruction reaches the state.
