@@ -9,62 +9,20 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { PickleError } from "../../src/errors.ts";
-import { NdArray, dtypeOf } from "../../src/protocol/numpy.ts";
+import { NdArray } from "../../src/protocol/numpy.ts";
 import { describeException, readPickle } from "../../src/protocol/pickle-reader.ts";
 import { writeGraphPickle } from "../../src/protocol/pickle-writer.ts";
 import {
-  AliasNode, ContainerNode, DataNodeNode, GlobalRef, TaskNode, TaskRefNode, dependencies,
+  AliasNode, ContainerNode, DataNodeNode, GlobalRef, TaskNode, TaskRefNode,
 } from "../../src/protocol/task-spec.ts";
 import type { GraphNode } from "../../src/protocol/task-spec.ts";
-import { isTuple, tuple } from "../../src/protocol/values.ts";
+import { tuple } from "../../src/protocol/values.ts";
 import type { Key } from "../../src/protocol/values.ts";
 import { PROTOCOL, runPython } from "../helpers/env.ts";
+import { canon } from "../helpers/canon.ts";
 
 const hex = (h: string): Uint8Array => new Uint8Array(Buffer.from(h, "hex"));
 const hexOf = (b: Uint8Array): string => Buffer.from(b).toString("hex");
-
-/** The same canonical form as CANON_PY below: tags types Python distinguishes and JS may not. */
-function canon(v: unknown): unknown {
-  if (v === null || v === undefined) return ["N"];
-  if (typeof v === "boolean") return ["b", v];
-  if (typeof v === "bigint") return ["n", v.toString()];
-  if (typeof v === "number") {
-    if (Number.isSafeInteger(v) && !Object.is(v, -0)) return ["n", String(v)];
-    const b = Buffer.alloc(8);
-    b.writeDoubleBE(v);
-    return ["f", b.toString("hex")];
-  }
-  if (typeof v === "string") return ["s", v];
-  if (v instanceof Uint8Array && !(v instanceof NdArray)) return ["y", hexOf(v)];
-  if (v instanceof NdArray || ArrayBuffer.isView(v)) {
-    const a = v instanceof NdArray ? v : null;
-    const data = (a ? a.data : v) as unknown as ArrayLike<number | bigint>;
-    const dtype = a ? a.dtype : dtypeOf(v as ArrayBufferView);
-    const isFloat = dtype[1] === "f";
-    const vals = Array.from(data, (x) => (isFloat ? floatHex(Number(x)) : String(x)));
-    return ["nd", dtype, a ? [...a.shape] : [data.length], vals];
-  }
-  if (Array.isArray(v)) return [isTuple(v) ? "t" : "l", v.map(canon)];
-  if (v instanceof Set) return ["S", [...v].map((x) => JSON.stringify(canon(x))).sort()];
-  if (v instanceof Map) return ["d", [...v].map(([k, x]) => [canon(k), canon(x)])];
-  if (v instanceof GlobalRef) return ["g", v.dotted];
-  if (v instanceof TaskNode) {
-    const deps = dependencies(v).map((k) => JSON.stringify(canon(k))).sort();
-    return ["task", canon(v.key), canon(v.func), v.args.map(canon), [...v.kwargs].map(([k, x]) => [k, canon(x)]), deps];
-  }
-  // probe_modern's reader folds TaskRef and Alias into Ref(value key) and DataNode into its value.
-  if (v instanceof TaskRefNode) return ["ref", canon(v.key)];
-  if (v instanceof AliasNode) return ["ref", canon(v.target)];
-  if (v instanceof DataNodeNode) return canon(v.value);
-  if (v instanceof ContainerNode) return ["c", v.kind, v.items.map(canon)];
-  return ["d", Object.entries(v as object).map(([k, x]) => [canon(k), canon(x)])];
-}
-
-function floatHex(x: number): string {
-  const b = Buffer.alloc(8);
-  b.writeDoubleBE(x);
-  return b.toString("hex");
-}
 
 const CANON_PY = String.raw`
 import json, math, struct, sys

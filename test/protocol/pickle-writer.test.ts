@@ -8,8 +8,9 @@ import { PickleError } from "../../src/errors.ts";
 import { readPickle } from "../../src/protocol/pickle-reader.ts";
 import { writeGraphPickle, writePickle } from "../../src/protocol/pickle-writer.ts";
 import { AliasNode, ContainerNode, DataNodeNode, GlobalRef, TaskNode, TaskRefNode, dependencies } from "../../src/protocol/task-spec.ts";
-import { isTuple, tuple } from "../../src/protocol/values.ts";
+import { tuple } from "../../src/protocol/values.ts";
 import type { Key } from "../../src/protocol/values.ts";
+import { canon } from "../helpers/canon.ts";
 
 const hexOf = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
@@ -107,25 +108,6 @@ test("values outside the subset are refused with a coded error", () => {
 test("lone surrogates round-trip (Python's surrogatepass)", () => {
   for (const s of ["\ud800", "a\udfffb", "😀\ud83d", "plain"]) assert.equal(readPickle(writePickle(s)), s);
 });
-
-/** Canonical form: distinguishes tuple from list, Map from object; numbers as Python sees them. */
-function canon(v: unknown): unknown {
-  if (v === null || v === undefined) return ["N"];
-  if (typeof v === "boolean") return ["b", v];
-  if (typeof v === "bigint") return ["n", v.toString()];
-  if (typeof v === "number") {
-    if (Number.isSafeInteger(v) && !Object.is(v, -0)) return ["n", String(v)];
-    const b = Buffer.alloc(8);
-    b.writeDoubleBE(v);
-    return ["f", b.toString("hex")];
-  }
-  if (typeof v === "string") return ["s", v];
-  if (v instanceof Uint8Array) return ["y", Buffer.from(v).toString("hex")];
-  if (Array.isArray(v)) return [isTuple(v) ? "t" : "l", v.map(canon)];
-  if (v instanceof Set) return ["S", [...v].map(canon).map((x) => JSON.stringify(x)).sort()];
-  if (v instanceof Map) return ["d", [...v].map(([k, x]) => [canon(k), canon(x)])];
-  return ["d", Object.entries(v as object).map(([k, x]) => [canon(k), canon(x)])];
-}
 
 const leaf = fc.oneof(
   fc.constant(null),
