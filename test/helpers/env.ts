@@ -73,3 +73,16 @@ export function errorCode(fn: () => unknown, Cls: abstract new (...args: never[]
   }
   return "no error";
 }
+
+/** A deterministic byte pattern that lz4 cannot shrink (xorshift32): tests never use Math.random. */
+export function noise(n: number, seed = 7): Uint8Array {
+  let x = seed;
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}

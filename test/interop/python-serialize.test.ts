@@ -10,7 +10,7 @@ import { decode, encode } from "../../src/protocol/msgpack.ts";
 import { compressBlock, decompressBlock } from "../../src/protocol/lz4.ts";
 import { NdArray, Serialized, deserialize, dumps, loads, serialize, toSerialize } from "../../src/protocol/serialize.ts";
 import { tuple } from "../../src/protocol/values.ts";
-import { runPython } from "../helpers/env.ts";
+import { noise, runPython } from "../helpers/env.ts";
 
 const enc = new TextEncoder();
 const PRELUDE = `
@@ -29,20 +29,8 @@ function framesFromPython(out: Buffer): Uint8Array[] {
   return decode(new Uint8Array(out.buffer, out.byteOffset, out.byteLength)) as Uint8Array[];
 }
 
-function noise(n: number): Uint8Array {
-  let x = 12345;
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
 test("lz4: python3-lz4 decompresses our blocks, and we decompress its blocks", () => {
-  const payloads = [new Uint8Array(0), enc.encode("dask ".repeat(3000)), noise(70_000), new Uint8Array(1 << 20)];
+  const payloads = [new Uint8Array(0), enc.encode("dask ".repeat(3000)), noise(70_000, 12345), new Uint8Array(1 << 20)];
   // ours -> Python: Python returns the sha256 of what it decompressed, and its own compression
   const out = py(
     `

@@ -22,7 +22,7 @@ import {
 } from "../../src/protocol/serialize.ts";
 import { NDARRAY_TYPE_PICKLE } from "../../src/protocol/numpy.ts";
 import { isTuple, tuple } from "../../src/protocol/values.ts";
-import { VECTORS_2022, vectorFiles, splitWireFrames, errorCode } from "../helpers/env.ts";
+import { VECTORS_2022, vectorFiles, splitWireFrames, errorCode, noise } from "../helpers/env.ts";
 
 const enc = new TextEncoder();
 
@@ -33,19 +33,6 @@ function vectorFrames(prefix: string): Uint8Array[] {
   const file = vectorFiles(VECTORS_2022).find((v) => v.name.startsWith(prefix));
   assert.ok(file, `vector ${prefix}`);
   return splitWireFrames(file.bytes);
-}
-
-/** A deterministic byte pattern that lz4 cannot shrink (xorshift32). */
-function noise(n: number, seed = 7): Uint8Array {
-  let x = seed;
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
 }
 
 // --- real captures --------------------------------------------------------------------------
