@@ -8,8 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Executor } from "../../src/worker/executor.ts";
-import type { TaskCall, TaskOutcome } from "../../src/worker/executor.ts";
+import type { TaskCall } from "../../src/worker/executor.ts";
 import { REPO } from "../helpers/env.ts";
+import { err, ok } from "../helpers/outcome.ts";
 
 const TASKS = REPO + "examples/tasks.js";
 const WASM_PATH = REPO + "build/examples/tasks.wasm";
@@ -31,14 +32,6 @@ interface Stamp {
   together: boolean;
 }
 
-function ok(o: TaskOutcome): unknown {
-  assert.equal(o.status, "ok", o.status === "error" ? `${o.typeName}: ${o.message}` : "");
-  return (o as Extract<TaskOutcome, { status: "ok" }>).value;
-}
-function err(o: TaskOutcome): Extract<TaskOutcome, { status: "error" }> {
-  assert.equal(o.status, "error", `expected an error, got ${JSON.stringify(o)}`);
-  return o as Extract<TaskOutcome, { status: "error" }>;
-}
 
 describe("executor with 2 threads", () => {
   let ex: Executor;

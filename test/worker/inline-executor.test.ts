@@ -8,10 +8,11 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { test } from "node:test";
-import { InlineExecutor, registryFromNamespaces, sha256Hex, WasmCache, type TaskOutcome } from "../../src/worker/task-runner.ts";
+import { InlineExecutor, registryFromNamespaces, sha256Hex, WasmCache } from "../../src/worker/task-runner.ts";
 import type { TaskCall } from "../../src/worker/run-spec.ts";
 import { ConfigError } from "../../src/errors.ts";
 import { REPO } from "../helpers/env.ts";
+import { err, ok } from "../helpers/outcome.ts";
 
 const WASM_PATH = REPO + "build/examples/tasks.wasm";
 const tasks = (await import(pathToFileURL(REPO + "examples/tasks.js").href)) as Record<string, unknown>;
@@ -28,14 +29,6 @@ const js = (ref: string, args: unknown[] = [], kwargs: Record<string, unknown> =
 const wasm = (name: string, mod: Uint8Array, args: unknown[] = []): TaskCall => ({ key: `wasm-${name}`, fn: { kind: "wasm", export: name }, args: [mod, ...args], kwargs: {} });
 const source = (text: string, args: unknown[] = []): TaskCall => ({ key: "src", fn: { kind: "source", source: text }, args, kwargs: {} });
 
-function ok(o: TaskOutcome): unknown {
-  assert.equal(o.status, "ok", o.status === "error" ? `${o.typeName}: ${o.message}` : "");
-  return (o as Extract<TaskOutcome, { status: "ok" }>).value;
-}
-function err(o: TaskOutcome): Extract<TaskOutcome, { status: "error" }> {
-  assert.equal(o.status, "error", `expected an error, got ${JSON.stringify(o)}`);
-  return o as Extract<TaskOutcome, { status: "error" }>;
-}
 
 function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void } {
   let resolve!: (v: T) => void;
