@@ -87,18 +87,13 @@ function track(name: string, args: string[], env?: Record<string, string>, flavo
   const launch = pythonLaunch(flavor);
   const proc = spawn(PYTHON, [...launch.flags, ...args], { env: childEnv({ ...launch.env, ...env }), stdio: ["ignore", "pipe", "pipe"] });
   const out = watchOutput(proc, name, READY_TIMEOUT_MS);
-  const exitedPromise = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
   const handle: DaskProcess = {
     proc,
     log: out.log,
     waitFor: out.waitFor,
     async stop(graceMs = KILL_GRACE_MS) {
       running.delete(handle);
-      if (out.exited || proc.exitCode !== null || proc.signalCode !== null) return;
-      proc.kill("SIGTERM");
-      const killer = setTimeout(() => proc.kill("SIGKILL"), graceMs);
-      await exitedPromise;
-      clearTimeout(killer);
+      await out.stop(graceMs);
     },
   };
   running.add(handle);

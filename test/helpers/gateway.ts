@@ -62,7 +62,6 @@ export async function startGateway(scheduler: string, opts: GatewayOptions = {})
   const proc = spawn(process.execPath, args, { cwd: REPO, env: process.env, stdio: ["ignore", "pipe", "pipe"] });
   const out = watchOutput(proc, "dask-wasm gateway", READY_TIMEOUT_MS);
   const waitFor = out.waitFor;
-  const exitedPromise = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
 
   let url = "";
   const handle: GatewayProcess = {
@@ -79,11 +78,7 @@ export async function startGateway(scheduler: string, opts: GatewayOptions = {})
     },
     async stop() {
       running.delete(handle);
-      if (out.exited || proc.exitCode !== null || proc.signalCode !== null) return;
-      proc.kill("SIGTERM");
-      const killer = setTimeout(() => proc.kill("SIGKILL"), KILL_GRACE_MS);
-      await exitedPromise;
-      clearTimeout(killer);
+      await out.stop(KILL_GRACE_MS);
     },
   };
   running.add(handle);

@@ -1,10 +1,13 @@
 // One watcher for a child process's output, shared by every test helper that starts a process
 // (dask.ts, wasm-worker.ts, gateway.ts): collects stdout + stderr, resolves `waitFor(pattern)`
 // once a matching line has been printed (earlier lines count), rejects every waiter with the log
-// tail when the process exits first or a deadline passes. No sleeps: readiness is a log line.
+// tail when the process exits first or a deadline passes, and stops it (signal, then SIGKILL
+// after a grace). No sleeps: readiness is a log line.
 import type { ChildProcess } from "node:child_process";
 
 export interface OutputWatch {
+  /** Sends `signal` (default SIGTERM), then SIGKILL after `graceMs`; resolves once exited. */
+  stop(graceMs: number, signal?: NodeJS.Signals): Promise<void>;
   /** Everything printed so far (stdout and stderr interleaved). */
   log(): string;
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
@@ -20,6 +23,7 @@ export function tail(text: string, lines = 40): string {
 export function watchOutput(proc: ChildProcess, name: string, defaultTimeoutMs: number): OutputWatch {
   let text = "";
   let exited = false;
+  const exitedPromise = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
   const waiters: Array<{ pattern: RegExp; resolve: (m: RegExpMatchArray) => void; reject: (e: Error) => void; timer: ReturnType<typeof setTimeout> }> = [];
   const onData = (chunk: Buffer): void => {
     text += chunk.toString("utf8");
@@ -42,6 +46,13 @@ export function watchOutput(proc: ChildProcess, name: string, defaultTimeoutMs: 
     }
   });
   return {
+    async stop(graceMs, signal = "SIGTERM") {
+      if (exited || proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill(signal);
+      const killer = setTimeout(() => proc.kill("SIGKILL"), graceMs);
+      await exitedPromise;
+      clearTimeout(killer);
+    },
     log: () => text,
     get exited() {
       return exited;

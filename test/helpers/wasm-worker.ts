@@ -138,22 +138,12 @@ export async function startWasmWorker(scheduler: string, opts: WasmWorkerOptions
   const proc = spawn(process.execPath, args, { cwd: REPO, env, stdio: ["ignore", "pipe", "pipe"] });
   const out = watchOutput(proc, "dask-wasm worker", READY_TIMEOUT_MS);
   const waitFor = out.waitFor;
-  let status: ExitStatus | null = null;
-  const exited = new Promise<ExitStatus>((resolve) =>
-    proc.once("exit", (code, signal) => {
-      status = { code, signal };
-      resolve(status);
-    }),
-  );
+  const exited = new Promise<ExitStatus>((resolve) => proc.once("exit", (code, signal) => resolve({ code, signal })));
 
   const stop = async (signal: NodeJS.Signals = "SIGTERM", graceMs = KILL_GRACE_MS): Promise<ExitStatus> => {
     running.delete(handle);
-    if (status) return status;
-    proc.kill(signal);
-    const killer = setTimeout(() => proc.kill("SIGKILL"), graceMs);
-    const s = await exited;
-    clearTimeout(killer);
-    return s;
+    await out.stop(graceMs, signal);
+    return exited;
   };
 
   let address = "";
