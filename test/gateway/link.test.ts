@@ -212,23 +212,33 @@ test("a connect that times out gives its channel up: DASK_ERR_COMM_TIMEOUT, CLOS
   link.close();
 });
 
-test("backpressure: a channel write waits while the WebSocket has more than 8 MiB queued, then finishes", async () => {
+// Without backpressure the queue is never polled: the deadline turns that hang into a failure.
+test("backpressure: a channel write waits while the WebSocket has more than 8 MiB queued, then finishes", { timeout: 30_000 }, async () => {
   const { link, ws } = await fakeLink();
   const connecting = link.connect(parseAddress("tcp://10.0.0.3:1"));
   const [open] = await ws.sentCount(1);
   ws.deliver(encodeMux(MuxType.OPENED, open!.channel));
   const comm = await connecting;
-  const queued = ws as unknown as { bufferedAmount: number };
-  queued.bufferedAmount = 9 * 1024 * 1024;
+  // The queue the link polls: full until the test empties it; every read is counted, so the
+  // test waits for the writer to have looked several times instead of sleeping.
+  let buffered = 9 * 1024 * 1024;
+  let reads = 0;
+  let onReads: (() => void) | undefined;
+  const polledFiveTimes = new Promise<void>((r) => (onReads = r));
+  Object.defineProperty(ws, "bufferedAmount", {
+    get: () => {
+      if (++reads === 5) onReads?.();
+      return buffered;
+    },
+  });
   let done = false;
   // 3 MiB of payload: at least three DATA messages of <= 1 MiB.
   const writing = comm.write({ op: "big", data: new Uint8Array(3 * 1024 * 1024) }).then(() => (done = true));
-  await ws.sentCount(2);
-  // Give the writer several poll periods: it must still be waiting after its first chunk.
-  for (let i = 0; i < 10; i++) await new Promise((r) => setTimeout(r, 5));
+  await polledFiveTimes;
+  // Polled five times while full: still waiting after its first chunk.
   assert.equal(done, false);
   assert.equal(ws.sent.filter((m) => m.type === MuxType.DATA).length, 1);
-  queued.bufferedAmount = 0;
+  buffered = 0;
   await writing;
   const data = ws.sent.filter((m) => m.type === MuxType.DATA);
   assert.ok(data.length >= 4, `${data.length} DATA messages`);
